@@ -1,0 +1,1 @@
+"""posterlab.cli."""

@@ -1,0 +1,184 @@
+"""Settings: one typed, immutable object built once at start-up from env and flags.
+
+Nothing here runs at import time. Build it with :func:`load_settings` in the CLI or a
+worker's bootstrap, pass it down explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from posterlab.errors import ConfigError
+
+FACE_PROVIDERS = ("local", "http", "azure")
+_RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)s?\s*$")
+_PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0,
+            "h": 3600.0, "hour": 3600.0}
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A quota: ``count`` calls per ``period`` seconds, with ``burst`` calls allowed at once."""
+
+    count: float
+    period: float
+    burst: int = 1
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two calls at the steady rate."""
+        return self.period / self.count
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.period
+
+    def __str__(self) -> str:
+        return f"{self.count:g}/{self.period:g}s"
+
+
+def parse_rate(text: str, *, burst: int | None = None) -> Rate:
+    """Parse ``"10/s"``, ``"20/m"``, ``"100/5m"``, ``"1000/h"`` into a :class:`Rate`.
+
+    >>> parse_rate("20/m")
+    Rate(count=20.0, period=60.0, burst=1)
+    """
+    m = _RATE_RE.match(text or "")
+    if not m:
+        raise ConfigError(
+            f"face API rate {text!r} is not a rate; write it like '10/s', '20/m' or '1000/h'"
+        )
+    count = float(m.group(1))
+    if count <= 0:
+        raise ConfigError(f"face API rate {text!r} must be positive")
+    period = float(m.group(2) or 1) * _PERIODS[m.group(3)]
+    return Rate(count=count, period=period, burst=max(1, int(burst if burst is not None else 1)))
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a URL (``redis://:secret@host`` -> ``redis://:***@host``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a posterlab process needs to know. Immutable; derive with :meth:`with_`."""
+
+    database_url: str = "sqlite:///posterlab.db"
+    broker_url: str = "redis://localhost:6379/0"
+    blob_dir: Path = Path("posterlab-blobs")
+    face_provider: str = "local"
+    face_api_url: str | None = None
+    face_api_key: str | None = field(default=None, repr=False)
+    face_api_rate: Rate = field(default_factory=lambda: Rate(10.0, 1.0, 1))
+    face_api_max_retries: int = 8
+    fetch_allow: tuple[str, ...] = ()
+    fetch_connect_timeout: float = 5.0
+    fetch_read_timeout: float = 20.0
+    max_download_bytes: int = 20 * 1024 * 1024  # posters are ~30 KB; 20 MB is generous
+    max_pixels: int = 50_000_000  # decompression-bomb guard, checked before decoding
+    stuck_after_seconds: float = 900.0  # a non-terminal item untouched this long is re-queued
+    preprocess: Mapping[str, Any] = field(default_factory=dict)  # overrides of PreprocessConfig
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict fit for logs and ``status``: no key, no passwords."""
+        return {
+            "database_url": redact_url(self.database_url),
+            "broker_url": redact_url(self.broker_url),
+            "blob_dir": str(self.blob_dir),
+            "face_provider": self.face_provider,
+            "face_api_url": redact_url(self.face_api_url) if self.face_api_url else None,
+            "face_api_key": "***" if self.face_api_key else None,
+            "face_api_rate": str(self.face_api_rate),
+            "fetch_allow": list(self.fetch_allow),
+        }
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment, then apply non-``None`` overrides.
+
+    Environment: ``POSTERLAB_DATABASE_URL``, ``POSTERLAB_BROKER_URL``,
+    ``POSTERLAB_BLOB_DIR``, ``POSTERLAB_FACE_PROVIDER``, ``POSTERLAB_FACE_API_URL``,
+    ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``),
+    ``POSTERLAB_FACE_API_BURST``, ``POSTERLAB_FETCH_ALLOW`` (comma-separated hosts or CIDRs),
+    ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``.
+    """
+    env = os.environ if env is None else env
+    get = env.get
+    values: dict[str, Any] = {}
+    if get("POSTERLAB_DATABASE_URL"):
+        values["database_url"] = get("POSTERLAB_DATABASE_URL")
+    if get("POSTERLAB_BROKER_URL"):
+        values["broker_url"] = get("POSTERLAB_BROKER_URL")
+    if get("POSTERLAB_BLOB_DIR"):
+        values["blob_dir"] = Path(get("POSTERLAB_BLOB_DIR", ""))
+    if get("POSTERLAB_FACE_PROVIDER"):
+        values["face_provider"] = get("POSTERLAB_FACE_PROVIDER", "").strip().lower()
+    if get("POSTERLAB_FACE_API_URL"):
+        values["face_api_url"] = get("POSTERLAB_FACE_API_URL")
+    if get("POSTERLAB_FACE_API_KEY"):
+        values["face_api_key"] = get("POSTERLAB_FACE_API_KEY")
+    burst = _int(get("POSTERLAB_FACE_API_BURST"), "POSTERLAB_FACE_API_BURST")
+    if get("POSTERLAB_FACE_API_RATE"):
+        values["face_api_rate"] = parse_rate(get("POSTERLAB_FACE_API_RATE", ""), burst=burst)
+    elif burst is not None:
+        values["face_api_rate"] = Rate(10.0, 1.0, burst)
+    if get("POSTERLAB_FETCH_ALLOW"):
+        values["fetch_allow"] = split_list(get("POSTERLAB_FETCH_ALLOW", ""))
+    for name, key in (("max_pixels", "POSTERLAB_MAX_PIXELS"),
+                      ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES")):
+        number = _int(get(key), key)
+        if number is not None:
+            values[name] = number
+    settings = Settings(**values).with_(**overrides)
+    if isinstance(settings.face_api_rate, str):
+        settings = replace(settings, face_api_rate=parse_rate(settings.face_api_rate))
+    validate(settings)
+    return settings
+
+
+def validate(settings: Settings) -> None:
+    """Raise :class:`ConfigError` naming the setting that cannot work."""
+    if settings.face_provider not in FACE_PROVIDERS:
+        raise ConfigError(
+            f"face provider {settings.face_provider!r} is unknown; "
+            f"use one of {', '.join(FACE_PROVIDERS)} (POSTERLAB_FACE_PROVIDER or --face-provider)"
+        )
+    if settings.face_provider in ("http", "azure") and not settings.face_api_url:
+        raise ConfigError(
+            f"face provider {settings.face_provider!r} needs POSTERLAB_FACE_API_URL "
+            "(e.g. http://127.0.0.1:5005 for `posterlab faceapi serve`)"
+        )
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _int(text: str | None, name: str) -> int | None:
+    if text is None or text.strip() == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not an integer") from None
