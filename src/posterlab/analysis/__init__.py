@@ -1,1 +1,11 @@
-"""posterlab.analysis."""
+"""Pure analysis: the numpy MLP, correlations with the rating, and the report.
+
+Nothing here touches the database, the broker or the network; the only I/O is
+:func:`write_report`, which writes the report files it is asked to write.
+"""
+
+from __future__ import annotations
+
+from posterlab.analysis.mlp import MLP, TrainingHistory
+
+__all__ = ["MLP", "TrainingHistory"]
