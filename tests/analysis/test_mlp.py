@@ -144,8 +144,9 @@ def test_early_stopping_restores_the_weights_of_the_best_validation_epoch() -> N
     X, y = rng.normal(size=(120, 2)), rng.normal(size=120)
     X_val, y_val = rng.normal(size=(60, 2)), rng.normal(size=60)
     net = MLP((2, 32, 1), seed=0)
-    history = net.fit(X, y, epochs=300, validation_data=(X_val, y_val), patience=8,
-                      learning_rate=0.05)
+    history = net.fit(
+        X, y, epochs=300, validation_data=(X_val, y_val), patience=8, learning_rate=0.05
+    )
     best = min(history.validation_error)
     assert history.validation_error[history.best_epoch - 1] == best
     assert 0.5 * np.mean((net.predict(X_val) - y_val) ** 2) == pytest.approx(best)

@@ -9,12 +9,13 @@ momentum or Adam, L2, the course's stopping rules and early stopping).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from posterlab.analysis._optim import Optimizer, make_optimizer
+from posterlab.analysis._training import Optimizer, check_fit_arguments, make_optimizer
 
 __all__ = ["MLP", "TrainingHistory"]
 
@@ -123,9 +124,13 @@ class MLP:
                 f"layer_sizes must be at least two positive integers, got {layer_sizes!r}"
             )
         if hidden_activation not in _HIDDEN:
-            raise ValueError(f"hidden_activation must be one of {_HIDDEN}, got {hidden_activation!r}")
+            raise ValueError(
+                f"hidden_activation must be one of {_HIDDEN}, got {hidden_activation!r}"
+            )
         if output_activation not in _OUTPUT:
-            raise ValueError(f"output_activation must be one of {_OUTPUT}, got {output_activation!r}")
+            raise ValueError(
+                f"output_activation must be one of {_OUTPUT}, got {output_activation!r}"
+            )
         if init not in ("glorot", "uniform"):
             raise ValueError(f"init must be 'glorot' or 'uniform', got {init!r}")
         self.layer_sizes = tuple(sizes)
@@ -134,7 +139,7 @@ class MLP:
         self._rng = np.random.default_rng(seed)
         self.weights: list[Array] = []
         self.biases: list[Array] = []
-        for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        for n_in, n_out in itertools.pairwise(sizes):
             limit = 1.0 if init == "uniform" else np.sqrt(6.0 / (n_in + n_out))
             self.weights.append(self._rng.uniform(-limit, limit, size=(n_in, n_out)))
             self.biases.append(
@@ -317,35 +322,26 @@ class MLP:
         True
         """
         X, Y = self._pair(X, Y)
-        for name, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
-            if int(value) != value or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        if not l2 >= 0.0:
-            raise ValueError(f"l2 must be non-negative, got {l2!r}")
-        if not 0.0 <= validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
+        check_fit_arguments(
+            epochs=epochs, batch_size=batch_size, patience=patience, learning_rate=learning_rate,
+            momentum=momentum, l2=l2, validation_fraction=validation_fraction,
+        )  # fmt: skip
         opt = make_optimizer(optimizer, learning_rate=learning_rate, momentum=momentum)
         if validation_data is not None:
             X_val, Y_val = self._pair(*validation_data)
         elif validation_fraction > 0.0:
             order = self._rng.permutation(len(X))
-            n_val = int(round(validation_fraction * len(X)))
+            n_val = round(validation_fraction * len(X))
             if n_val < 1 or n_val >= len(X):
-                raise ValueError(
-                    f"validation_fraction={validation_fraction} leaves an empty split of {len(X)} rows"
-                )
+                raise ValueError(f"validation_fraction={validation_fraction} leaves an empty split")
             X_val, Y_val = X[order[:n_val]], Y[order[:n_val]]
             X, Y = X[order[n_val:]], Y[order[n_val:]]
         else:
             X_val = Y_val = None
         return self._train(
-            X, Y, X_val, Y_val, opt, epochs=int(epochs), batch_size=int(batch_size),
-            l2=l2, patience=int(patience), tol_error=tol_error, tol_update=tol_update,
-        )
+            X, Y, X_val, Y_val, opt, epochs=int(epochs), batch_size=int(batch_size), l2=l2,
+            patience=int(patience), tol_error=tol_error, tol_update=tol_update,
+        )  # fmt: skip
 
     def _mean_error(self, X: Array, Y: Array) -> float:
         return float(0.5 * np.sum((Y - self._activations(X)[-1]) ** 2) / len(X))
@@ -354,7 +350,7 @@ class MLP:
         self, X: Array, Y: Array, X_val: Array | None, Y_val: Array | None, opt: Optimizer,
         *, epochs: int, batch_size: int, l2: float, patience: int,
         tol_error: float | None, tol_update: float | None,
-    ) -> TrainingHistory:
+    ) -> TrainingHistory:  # fmt: skip
         params = [*self.weights, *self.biases]  # views: the optimiser updates in place
         train, val = [], []
         best = (np.inf, 0, [p.copy() for p in params])
@@ -385,7 +381,9 @@ class MLP:
                 stopped = "error_below_threshold"
                 break
             if before is not None and tol_update is not None:
-                change = max(float(np.max(np.abs(w - b))) for w, b in zip(self.weights, before, strict=True))
+                change = max(
+                    float(np.max(np.abs(w - b))) for w, b in zip(self.weights, before, strict=True)
+                )
                 if change < tol_update:
                     stopped = "updates_below_threshold"
                     break

@@ -1,10 +1,10 @@
-"""Gradient-descent update rules over a list of parameter arrays, updated in place."""
+"""Training helpers for the MLP: update rules over parameter lists, argument checks."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Adam", "Momentum", "Optimizer", "make_optimizer"]
+__all__ = ["Adam", "Momentum", "Optimizer", "check_fit_arguments", "make_optimizer"]
 
 
 class Optimizer:
@@ -54,11 +54,7 @@ class Adam(Optimizer):
             self._v = [np.zeros_like(p) for p in params]
         self._t += 1
         # Folding both bias corrections into the step size saves two array ops per tensor.
-        lr = (
-            self.learning_rate
-            * np.sqrt(1.0 - self.beta2**self._t)
-            / (1.0 - self.beta1**self._t)
-        )
+        lr = self.learning_rate * np.sqrt(1.0 - self.beta2**self._t) / (1.0 - self.beta1**self._t)
         for p, g, m, v in zip(params, grads, self._m, self._v, strict=True):
             m *= self.beta1
             m += (1.0 - self.beta1) * g
@@ -74,3 +70,21 @@ def make_optimizer(name: str, *, learning_rate: float, momentum: float) -> Optim
     if name == "sgd":
         return Momentum(learning_rate, momentum)
     raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+
+
+def check_fit_arguments(
+    *, epochs: int, batch_size: int, patience: int, learning_rate: float, momentum: float,
+    l2: float, validation_fraction: float,
+) -> None:  # fmt: skip
+    """Raise ValueError naming the first invalid argument of :meth:`MLP.fit`."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("patience", patience)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    if not l2 >= 0.0:
+        raise ValueError(f"l2 must be non-negative, got {l2!r}")
+    if not 0.0 <= validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
