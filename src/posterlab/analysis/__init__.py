@@ -6,6 +6,16 @@ Nothing here touches the database, the broker or the network; the only I/O is
 
 from __future__ import annotations
 
+from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
+from posterlab.analysis.correlations import correlate, face_buckets, fisher_ci
 from posterlab.analysis.mlp import MLP, TrainingHistory
 
-__all__ = ["MLP", "TrainingHistory"]
+__all__ = [
+    "HISTOGRAM_COLUMNS",
+    "MLP",
+    "SCALAR_FEATURES",
+    "TrainingHistory",
+    "correlate",
+    "face_buckets",
+    "fisher_ci",
+]
