@@ -1,0 +1,130 @@
+"""Shared CLI plumbing: the group, option decorators, the context object, error mapping."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from posterlab import __version__
+from posterlab.config import Settings, load_settings
+from posterlab.errors import PosterlabError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="posterlab")
+def cli() -> None:
+    """posterlab: what in a movie poster goes with how well the movie is rated.
+
+    \b
+    Embedded (no servers, SQLite, all cores):
+      posterlab demo                                   # synthetic posters, end to end
+      posterlab run movies.csv --poster-dir posters/   # your manifest
+    Distributed (Redis broker, PostgreSQL or SQLite store):
+      posterlab worker --concurrency 4                 # on as many hosts as you like
+      posterlab enqueue movies.csv --db postgresql://db/posterlab
+      posterlab status --watch
+    Results:
+      posterlab export --format parquet --out results.parquet
+      posterlab analyze --json ; posterlab report --out report/
+
+    Settings come from POSTERLAB_* environment variables; flags override them.
+    """
+
+
+def db_option(f: F) -> F:
+    return click.option("--db", "db", metavar="URL", envvar=None, default=None,
+                        help="Database URL [env POSTERLAB_DATABASE_URL, default "
+                             "sqlite:///posterlab.db].")(f)
+
+
+def broker_option(f: F) -> F:
+    return click.option("--broker", "broker", metavar="URL", default=None,
+                        help="Celery broker URL [env POSTERLAB_BROKER_URL, default "
+                             "redis://localhost:6379/0].")(f)
+
+
+def run_option(f: F) -> F:
+    return click.option("--run", "run_name", metavar="NAME", default=None,
+                        help="Run name [default: the most recent run].")(f)
+
+
+@dataclass
+class Store:
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+
+
+def settings_from(**overrides: Any) -> Settings:
+    """Settings from env, then flags; a bad setting becomes a clean CLI error."""
+    mapping = {"db": "database_url", "broker": "broker_url", "face_provider": "face_provider",
+               "blob_dir": "blob_dir"}
+    values = {mapping.get(k, k): v for k, v in overrides.items()}
+    if values.get("blob_dir") is not None:
+        values["blob_dir"] = Path(values["blob_dir"])
+    with errors_as_click():
+        return load_settings(**values)
+
+
+def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:
+    from posterlab.storage.engine import make_engine, session_factory
+    from posterlab.storage.schema import ensure_schema
+
+    with errors_as_click():
+        engine = make_engine(settings.database_url, readonly=readonly)
+        try:
+            ensure_schema(engine, create=create)
+        except PosterlabError:
+            raise
+        except Exception as exc:
+            from posterlab.config import redact_url
+
+            raise PosterlabError(
+                f"cannot open the database {redact_url(settings.database_url)}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                code="storage") from None
+    from posterlab.storage.engine import session_factory as _sf
+
+    return Store(settings, engine, _sf(engine))
+
+
+@contextmanager
+def errors_as_click() -> Iterator[None]:
+    """Turn posterlab errors into ``click.ClickException`` (exit code 1, clean message)."""
+    try:
+        yield
+    except PosterlabError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def wrap_errors(f: F) -> F:
+    @functools.wraps(f)
+    def inner(*args: Any, **kwargs: Any) -> Any:
+        with errors_as_click():
+            return f(*args, **kwargs)
+
+    return inner  # type: ignore[return-value]
+
+
+def default_run_name(manifest: Path) -> str:
+    """``<folder>-<stem>`` of the manifest, e.g. ``posters-index`` for posters/index.csv."""
+    folder = manifest.resolve().parent.name
+    name = f"{folder}-{manifest.stem}" if folder else manifest.stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:120] or "run"
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)

@@ -1,0 +1,84 @@
+"""Tables and JSON for run state (status, summary)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from rich.table import Table
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
+
+from posterlab.cli.common import Store, console
+from posterlab.config import Settings
+from posterlab.storage import repository as repo
+from posterlab.storage.models import PENDING_STAGES, Poster, Run, utcnow
+
+RATE_WINDOW = 60  # seconds of recent completions used for the speed and the ETA
+
+
+def run_status(session: Session, run: Run) -> dict[str, Any]:
+    """The ``status --json`` object (contract: run, total, counts, face-API figures)."""
+    counts = repo.status_counts(session, run.id)
+    since = utcnow() - timedelta(seconds=RATE_WINDOW)
+    recent = session.scalar(select(func.count()).where(
+        Poster.run_id == run.id, Poster.status.in_(("done", "failed")),
+        Poster.updated_at >= since)) or 0
+    workers = session.scalar(select(func.count(distinct(Poster.worker))).where(
+        Poster.run_id == run.id, Poster.updated_at >= utcnow() - timedelta(minutes=5))) or 0
+    rate = recent / RATE_WINDOW
+    pending = sum(counts[s] for s in PENDING_STAGES)
+    return {
+        "run": run.name,
+        "mode": run.mode,
+        "total": run.total,
+        "counts": counts,
+        "pending": pending,
+        "complete": pending == 0,
+        **repo.face_figures(session, run.id),
+        "posters_per_second": round(rate, 3),
+        "eta_seconds": round(pending / rate, 1) if rate > 0 and pending else None,
+        "workers_seen": int(workers),
+        "analysis": run.analysis_state,
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }
+
+
+def status_table(status: dict[str, Any]) -> Table:
+    table = Table(title=f"run {status['run']} ({status['mode']}, {status['total']} posters)",
+                  title_justify="left")
+    table.add_column("state")
+    table.add_column("posters", justify="right")
+    for state, n in status["counts"].items():
+        table.add_row(state, str(n))
+    table.add_section()
+    for key in ("api_calls", "cache_hits", "rate_limited", "retries", "posters_per_second",
+                "eta_seconds", "workers_seen", "analysis"):
+        value = status[key]
+        table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    return table
+
+
+def print_summary(store: Store, run_name: str, settings: Settings) -> None:
+    with store.factory() as session:
+        run = repo.find_run(session, run_name)
+        status = run_status(session, run)
+        analysis = run.analysis or {}
+    out = console()
+    out.print(status_table(status))
+    corr = analysis.get("correlations") or []
+    if corr:
+        table = Table(title="strongest correlations with the rating", title_justify="left")
+        for col in ("feature", "n", "pearson_r", "spearman_rho", "p_adjusted"):
+            table.add_column(col, justify="left" if col == "feature" else "right")
+        ranked = sorted(corr, key=lambda c: -abs(c.get("pearson_r") or 0))[:8]
+        for c in ranked:
+            table.add_row(c["feature"], str(c["n"]), _f(c.get("pearson_r")),
+                          _f(c.get("spearman_rho")), _f(c.get("p_adjusted")))
+        out.print(table)
+    out.print(f"database: {settings.redacted()['database_url']}")
+
+
+def _f(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,127 @@
+"""SQLAlchemy 2.x models.
+
+- ``runs``: one per ``run``/``enqueue`` of a manifest; carries the run counter
+  (``pending``: posters not yet ``done``/``failed``) that triggers the analysis once.
+- ``posters``: one per (run, movie): the movie's manifest fields and the poster's work
+  state (``status`` is the next stage to run, or ``done``/``failed``).
+- ``features``: content-addressed by (sha256, feature_version): identical bytes are
+  analysed once, across runs; a change of preprocessing parameters makes a new version.
+- ``faces``: the face-API cache, by (sha256, detector cache key).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Kept literal (not imported from imaging) so the schema does not change when the
+# feature code is edited; a test checks the two lists agree.
+SCALAR_COLUMNS: tuple[str, ...] = (
+    "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
+    "std_r", "std_g", "std_b", "std_h", "std_s", "std_v",
+    "brightness", "contrast", "colorfulness", "entropy", "edge_density", "sift_keypoints",
+    "centre_x", "centre_y", "thirds", "width", "height", "aspect",
+)
+
+PENDING_STAGES: tuple[str, ...] = ("fetch", "extract", "faces")
+TERMINAL: tuple[str, ...] = ("done", "failed")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    manifest: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(20))  # embedded | distributed
+    feature_version: Mapped[str] = mapped_column(String(40))
+    face_key: Mapped[str] = mapped_column(String(200))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    analysis_state: Mapped[str] = mapped_column(String(20), default="none")
+    analysis_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Poster(Base):
+    __tablename__ = "posters"
+    __table_args__ = (
+        UniqueConstraint("run_id", "movie_key", name="uq_posters_run_movie"),
+        Index("ix_posters_run_status", "run_id", "status"),
+        Index("ix_posters_status_updated", "status", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    # imdb id when valid, else "row:<n>" so a malformed row still has one stable row
+    movie_key: Mapped[str] = mapped_column(String(40))
+    imdb_id: Mapped[str | None] = mapped_column(String(20))
+    row: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Float)
+    genres: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    size: Mapped[int | None] = mapped_column(Integer)
+    face_count: Mapped[int | None] = mapped_column(Integer)
+    api_calls: Mapped[int] = mapped_column(Integer, default=0)
+    cache_hits: Mapped[int] = mapped_column(Integer, default=0)
+    rate_limited: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FeatureRow(Base):
+    __tablename__ = "features"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    feature_version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # one float column per name in SCALAR_COLUMNS, declared below
+    vectors: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+for _name in SCALAR_COLUMNS:
+    setattr(FeatureRow, _name, mapped_column(_name, Float, nullable=True))
+del _name
+
+
+class FaceRow(Base):
+    __tablename__ = "faces"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    face_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    face_count: Mapped[int] = mapped_column(Integer)
+    boxes: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

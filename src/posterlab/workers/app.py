@@ -1,0 +1,98 @@
+"""The Celery app factory, queues and routing, and the per-process bootstrap.
+
+Nothing is created at import: ``create_app(settings)`` builds the app, registers the
+tasks and returns it. Each worker process builds its own engine and stage context on
+first use after fork (SQLAlchemy engines and Redis connections must not cross a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from posterlab.config import Settings
+
+QUEUES: tuple[str, ...] = ("fetch", "extract", "faces", "analysis")
+FETCH_CHUNK = 64  # ids per fetch message: 1M posters -> ~16k messages to publish
+# Redis redelivers an unacknowledged message after this; longer than any task and any
+# retry countdown (capped at 5 min) so a slow task is not run twice by accident.
+VISIBILITY_TIMEOUT = 2 * 3600
+
+
+@dataclass
+class ProcessState:
+    """Per-process resources, rebuilt when the pid changes (after a fork)."""
+
+    settings: Settings
+    pid: int = -1
+    engine: Engine | None = None
+    factory: sessionmaker[Session] | None = None
+    ctx: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def ensure(self) -> ProcessState:
+        if self.pid == os.getpid():
+            return self
+        import redis
+
+        from posterlab.pipeline import StageContext
+        from posterlab.storage.engine import make_engine, session_factory
+        from posterlab.storage.schema import ensure_schema
+
+        self.engine = make_engine(self.settings.database_url, pool_size=2)
+        ensure_schema(self.engine, create=False)
+        self.factory = session_factory(self.engine)
+        client = redis.Redis.from_url(self.settings.broker_url, socket_timeout=10,
+                                      socket_connect_timeout=5, health_check_interval=30)
+        self.ctx = StageContext(self.settings, redis_client=client,
+                                worker=f"{socket.gethostname()}:{os.getpid()}")
+        self.pid = os.getpid()
+        return self
+
+
+def create_app(settings: Settings) -> Celery:
+    """A configured Celery app with posterlab's tasks registered on it."""
+    app = Celery("posterlab", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],  # a pickled message is rejected, never executed
+        result_serializer="json",
+        task_ignore_result=True,  # results live in the database, not in the broker
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="fetch",
+        task_routes={f"posterlab.{name}": {"queue": name} for name in QUEUES},
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        worker_send_task_events=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+    )
+    app.posterlab_state = ProcessState(settings)  # type: ignore[attr-defined]
+    from posterlab.tasks import register
+
+    register(app)
+    return app
+
+
+def state_of(app: Celery) -> ProcessState:
+    return app.posterlab_state.ensure()  # type: ignore[attr-defined,no-any-return]
+
+
+def publish_fetch(app: Celery, poster_ids: list[int], producer: Any = None) -> int:
+    """Queue ``fetch`` for these posters, FETCH_CHUNK ids a message. Returns messages sent."""
+    task = app.tasks["posterlab.fetch"]
+    sent = 0
+    for start in range(0, len(poster_ids), FETCH_CHUNK):
+        task.apply_async(args=[poster_ids[start:start + FETCH_CHUNK]], producer=producer)
+        sent += 1
+    return sent
