@@ -1,1 +1,40 @@
-"""posterlab.imaging."""
+"""Pure imaging: decode poster bytes, preprocess them, extract features.
+
+No I/O beyond the bytes handed in, no globals, nothing created at import time.
+
+>>> from posterlab.imaging import PreprocessConfig, analyse_bytes, feature_version
+"""
+
+from posterlab.imaging.decode import decode_image
+from posterlab.imaging.features import (
+    SCALAR_FEATURES,
+    VECTOR_FEATURES,
+    Features,
+    analyse_bytes,
+    extract_features,
+    vector_lengths,
+)
+from posterlab.imaging.preprocess import (
+    FEATURES_SCHEMA,
+    Canonical,
+    PreprocessConfig,
+    Step,
+    feature_version,
+    preprocess,
+)
+
+__all__ = [
+    "FEATURES_SCHEMA",
+    "SCALAR_FEATURES",
+    "VECTOR_FEATURES",
+    "Canonical",
+    "Features",
+    "PreprocessConfig",
+    "Step",
+    "analyse_bytes",
+    "decode_image",
+    "extract_features",
+    "feature_version",
+    "preprocess",
+    "vector_lengths",
+]

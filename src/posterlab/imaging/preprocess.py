@@ -1,0 +1,433 @@
+"""Preprocessing: a declared, ordered list of named steps that turns a decoded poster into
+its canonical form, and the version hash that ties stored features to those steps.
+
+The default pipeline is::
+
+    resize(height=128) -> grey -> rescale_intensity(low=2, high=98)
+
+* ``resize`` keeps the aspect ratio. 128 rows are enough for HOG, LBP, Canny and SIFT to
+  see a poster's structure and keep all features of a 182x268 poster near 10 ms (SIFT
+  alone costs ~150 ms at full size). Aspects beyond 1:4 or 4:1 are clamped so the width
+  stays within [max(16, height/4), 4*height].
+* ``grey`` is the luminance of :func:`skimage.color.rgb2gray` (Rec. 709 weights
+  0.2125, 0.7154, 0.0721). Steps before it work on RGB (resize, rescale_intensity,
+  gaussian), steps after it on grey (any step but grey).
+* ``rescale_intensity`` stretches the ``low``-``high`` percentile range to [0, 1]
+  (contrast stretching with ``exposure.rescale_intensity`` and an input range), so
+  texture features compare posters of different exposure.
+* ``equalize_hist`` (``nbins``), ``median`` (``radius`` of a disk, ``filters.rank.median``
+  on the uint8 image) and ``gaussian`` (``sigma``) are available but off by default.
+
+:class:`PreprocessConfig` also carries the parameters of the features, because they too
+decide what a stored number means; :func:`feature_version` hashes all of it together with
+:data:`FEATURES_SCHEMA`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from skimage import exposure, filters, transform
+from skimage.morphology import disk
+
+from posterlab.imaging._validate import float_rgb, positive_float, positive_int, to_ubyte
+
+# Bump whenever the feature code changes what it computes for the same config: stored
+# rows then carry a different feature_version and are recomputed instead of mixed.
+FEATURES_SCHEMA = 1
+
+# name -> parameter defaults; a parameter's type is its default's type.
+STEP_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "resize": MappingProxyType({"height": 128}),
+    "grey": MappingProxyType({}),
+    "rescale_intensity": MappingProxyType({"low": 2.0, "high": 98.0}),
+    "equalize_hist": MappingProxyType({"nbins": 256}),
+    "median": MappingProxyType({"radius": 1}),
+    "gaussian": MappingProxyType({"sigma": 1.0}),
+})
+RGB_STEPS = frozenset({"resize", "rescale_intensity", "gaussian"})
+LUMA_WEIGHTS = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray, Rec. 709
+
+
+@dataclass(frozen=True)
+class Step:
+    """One named preprocessing step with all its parameters (defaults filled in).
+
+    Build it with :meth:`of`, which validates the parameters and normalises their types,
+    so ``sigma=1`` and ``sigma=1.0`` are the same step with the same version hash.
+
+    Examples
+    --------
+    >>> Step.of("median", radius=2)
+    Step(name='median', params=(('radius', 2),))
+    """
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, name: str, **params: Any) -> Step:
+        """Validate ``params`` for step ``name`` and fill in the defaults."""
+        if name not in STEP_DEFAULTS:
+            raise ValueError(f"step {name!r} is unknown; use one of {', '.join(STEP_DEFAULTS)}")
+        defaults = STEP_DEFAULTS[name]
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise ValueError(f"step {name!r} has no parameter {', '.join(unknown)}; "
+                             f"it takes {', '.join(defaults) or 'none'}")
+        values: dict[str, Any] = {}
+        for key, default in defaults.items():
+            label = f"{name}.{key}"
+            value = params.get(key, default)
+            if isinstance(default, int):
+                values[key] = positive_int(value, label, minimum=16 if key == "height" else 1)
+            else:
+                values[key] = positive_float(value, label, allow_zero=key == "low")
+        if name == "rescale_intensity" and not values["low"] < values["high"] <= 100.0:
+            raise ValueError("rescale_intensity.low and .high must satisfy "
+                             f"0 <= low < high <= 100, got {values['low']}, {values['high']}")
+        if name == "equalize_hist" and values["nbins"] < 2:
+            raise ValueError(f"equalize_hist.nbins must be >= 2, got {values['nbins']}")
+        return cls(name, tuple(values.items()))
+
+    def param(self, key: str) -> Any:
+        """The value of parameter ``key``."""
+        return dict(self.params)[key]
+
+
+def default_steps() -> tuple[Step, ...]:
+    """The default pipeline: resize(height=128), grey, rescale_intensity(low=2, high=98)."""
+    return (Step.of("resize"), Step.of("grey"), Step.of("rescale_intensity"))
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Preprocessing steps and feature parameters; everything :func:`feature_version` hashes.
+
+    Attributes
+    ----------
+    steps : tuple of Step
+        The ordered pipeline (see the module docstring); exactly one ``grey`` step.
+    grey_bins : int
+        Bins of the grey histogram; the 256 grey levels are grouped evenly (20).
+    channel_bins : int
+        Bins per channel of the R, G, B histograms (16, so 48 values).
+    dominant_k : int
+        Number of dominant colours found by k-means (5).
+    dominant_sample : int
+        Pixels sampled for fitting k-means (2000; shares are counted on every pixel).
+    seed : int
+        Seed of the k-means sampling and initialisation (0).
+    lbp_points, lbp_radius : int, float
+        Uniform LBP with P points on a circle of radius R (8, 1.0 -> P + 2 = 10 bins).
+    hog_shape : tuple of int
+        (rows, cols) the grey image is resampled to for HOG, whatever its aspect (128, 80):
+        posters are 2:3, so this is a mild squeeze that gives every poster the same length.
+    hog_cell, hog_block, hog_orientations : int
+        HOG cells of 16x16 pixels, blocks of 2x2 cells, 9 orientations: 8x5 cells, 7x4
+        blocks, 7*4*2*2*9 = 1008 values (L2-Hys).
+    canny_sigma : float
+        Gaussian sigma of the Canny detector behind ``edge_density`` (1.0).
+    sift_upsampling, sift_octaves : int
+        ``skimage.feature.SIFT(upsampling=1, n_octaves=3)``: no doubling of a 128-row image
+        (the default doubling triples the cost and counts mostly JPEG noise).
+
+    Examples
+    --------
+    >>> PreprocessConfig().grey_bins
+    20
+    >>> PreprocessConfig.from_mapping({"resize.height": 160}).steps[0]
+    Step(name='resize', params=(('height', 160),))
+    """
+
+    steps: tuple[Step, ...] = field(default_factory=default_steps)
+    grey_bins: int = 20
+    channel_bins: int = 16
+    dominant_k: int = 5
+    dominant_sample: int = 2000
+    seed: int = 0
+    lbp_points: int = 8
+    lbp_radius: float = 1.0
+    hog_shape: tuple[int, int] = (128, 80)
+    hog_cell: int = 16
+    hog_block: int = 2
+    hog_orientations: int = 9
+    canny_sigma: float = 1.0
+    sift_upsampling: int = 1
+    sift_octaves: int = 3
+
+    def __post_init__(self) -> None:
+        steps = tuple(self.steps)
+        if not all(isinstance(step, Step) for step in steps):
+            raise ValueError("steps must be Step objects; build them with Step.of(name, ...)")
+        names = [step.name for step in steps]
+        if names.count("grey") != 1:
+            raise ValueError(f"steps must contain exactly one 'grey' step, got {names}")
+        before_grey = names[: names.index("grey")]
+        wrong = [name for name in before_grey if name not in RGB_STEPS]
+        if wrong:
+            raise ValueError(f"steps {wrong} work on grey images only; put them after 'grey'")
+        set_ = self._set
+        set_("steps", steps)
+        for name in ("grey_bins", "channel_bins", "dominant_k"):
+            set_(name, positive_int(getattr(self, name), name, minimum=2))
+        set_("dominant_sample", positive_int(self.dominant_sample, "dominant_sample"))
+        set_("seed", positive_int(self.seed, "seed", minimum=0))
+        set_("lbp_points", positive_int(self.lbp_points, "lbp_points", minimum=4))
+        set_("lbp_radius", positive_float(self.lbp_radius, "lbp_radius"))
+        for name in ("hog_cell", "hog_block", "hog_orientations", "sift_upsampling",
+                     "sift_octaves"):
+            set_(name, positive_int(getattr(self, name), name))
+        if self.sift_upsampling not in (1, 2, 4):
+            raise ValueError(f"sift_upsampling must be 1, 2 or 4, got {self.sift_upsampling}")
+        set_("canny_sigma", positive_float(self.canny_sigma, "canny_sigma"))
+        shape = tuple(self.hog_shape)
+        if len(shape) != 2:
+            raise ValueError(f"hog_shape must be (rows, cols), got {self.hog_shape!r}")
+        shape = tuple(positive_int(side, "hog_shape", minimum=16) for side in shape)
+        if min(shape) < self.hog_cell * self.hog_block:
+            raise ValueError(f"hog_shape {shape} must hold at least one block of "
+                             f"{self.hog_block}x{self.hog_block} cells of {self.hog_cell} px")
+        set_("hog_shape", shape)
+
+    def _set(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)  # normalising inside a frozen dataclass
+
+    @classmethod
+    def from_mapping(cls, overrides: Mapping[str, Any]) -> PreprocessConfig:
+        """Build a config from a settings mapping; unknown keys raise ValueError naming them.
+
+        Keys are field names, ``"steps"`` (a list whose items are a step name, a mapping
+        ``{"name": ..., **params}`` or a :class:`Step`), or ``"<step>.<param>"`` to change
+        one parameter of a step in the list (``{"resize.height": 160}``).
+
+        Examples
+        --------
+        >>> config = PreprocessConfig.from_mapping({"steps": ["grey", {"name": "median"}]})
+        >>> [step.name for step in config.steps]
+        ['grey', 'median']
+        """
+        if not isinstance(overrides, Mapping):
+            raise ValueError(f"overrides must be a mapping, got {type(overrides).__name__}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        plain = {k: v for k, v in overrides.items() if k in fields and k != "steps"}
+        dotted = {k: v for k, v in overrides.items() if isinstance(k, str) and "." in k}
+        unknown = sorted(str(k) for k in overrides if k not in fields and k not in dotted)
+        if unknown:
+            raise ValueError(f"unknown preprocess setting(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(fields))} and '<step>.<param>'")
+        steps = (_parse_steps(overrides["steps"]) if "steps" in overrides
+                 else default_steps())
+        steps = _apply_dotted(steps, dotted)
+        return cls(steps=steps, **plain)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """A JSON-ready dict that :meth:`from_mapping` turns back into an equal config."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["steps"] = [{"name": step.name, **dict(step.params)} for step in self.steps]
+        out["hog_shape"] = list(self.hog_shape)
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Canonical:
+    """A poster in canonical form.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        float64 (h, w, 3) in [0, 1]: the image as it enters the ``grey`` step (resized).
+        Colour features are measured here.
+    luma : numpy.ndarray
+        float64 (h, w) in [0, 1]: the luminance of ``rgb``, not enhanced. Brightness,
+        contrast, grey histogram, entropy and layout are measured here.
+    grey : numpy.ndarray
+        float64 in [0, 1]: after every step. Texture and shape features are measured here.
+    """
+
+    rgb: np.ndarray
+    luma: np.ndarray
+    grey: np.ndarray
+
+
+def feature_version(config: PreprocessConfig, *, schema: int = FEATURES_SCHEMA) -> str:
+    """Twelve hex digits identifying the steps, their parameters and the feature code.
+
+    Parameters
+    ----------
+    config : PreprocessConfig
+        The configuration whose features are stored.
+    schema : int, optional
+        Version of the feature code, :data:`FEATURES_SCHEMA` by default.
+
+    Returns
+    -------
+    str
+        Stable across processes and machines: a sha256 of canonical JSON.
+
+    Examples
+    --------
+    >>> v = feature_version(PreprocessConfig())
+    >>> len(v), v == feature_version(PreprocessConfig.from_mapping({}))
+    (12, True)
+    """
+    if not isinstance(config, PreprocessConfig):
+        raise ValueError(f"config must be a PreprocessConfig, got {type(config).__name__}")
+    payload = json.dumps({"schema": int(schema), "config": config.to_mapping()},
+                         sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    """Rec. 709 luminance of a float RGB image, as :func:`skimage.color.rgb2gray`.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        (H, W, 3) float in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        (H, W) float64 in [0, 1].
+
+    Examples
+    --------
+    >>> float(luminance(np.ones((16, 16, 3)))[0, 0])
+    1.0
+    """
+    return _luminance(float_rgb(rgb, "rgb"))
+
+
+def _luminance(rgb: np.ndarray) -> np.ndarray:
+    r, g, b = LUMA_WEIGHTS
+    # Spelled out rather than `rgb @ weights`: exact, and identical in every process.
+    return np.clip(rgb[:, :, 0] * r + rgb[:, :, 1] * g + rgb[:, :, 2] * b, 0.0, 1.0)
+
+
+def preprocess(image: np.ndarray, config: PreprocessConfig) -> Canonical:
+    """Run the configured steps over a decoded image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        (H, W, 3) or (H, W), uint8, uint16, bool or float in [0, 1] (what
+        :func:`~posterlab.imaging.decode.decode_image` returns), at least 16x16.
+    config : PreprocessConfig
+        The steps to run.
+
+    Returns
+    -------
+    Canonical
+        The canonical RGB, its luminance and the preprocessed grey image.
+
+    Examples
+    --------
+    >>> canon = preprocess(np.zeros((268, 182, 3)), PreprocessConfig())
+    >>> canon.rgb.shape, canon.grey.shape
+    ((128, 87, 3), (128, 87))
+    """
+    if not isinstance(config, PreprocessConfig):
+        raise ValueError(f"config must be a PreprocessConfig, got {type(config).__name__}")
+    current = float_rgb(image)
+    rgb = luma = current
+    for step in config.steps:
+        if step.name == "grey":
+            rgb = current
+            current = luma = _luminance(current)
+        else:
+            current = _STEP_FUNCTIONS[step.name](current, **dict(step.params))
+    return Canonical(rgb=rgb, luma=luma, grey=current)
+
+
+def canonical_size(shape: tuple[int, ...], height: int) -> tuple[int, int]:
+    """(rows, cols) of the resize step for an image of ``shape``: aspect kept, clamped.
+
+    Examples
+    --------
+    >>> canonical_size((268, 182), 128)
+    (128, 87)
+    """
+    rows, cols = shape[0], shape[1]
+    width = round(cols * height / rows)
+    narrowest = max(16, math.ceil(height / 4))  # features need 16 columns
+    return height, int(min(max(width, narrowest), 4 * height))
+
+
+def _resize(image: np.ndarray, *, height: int) -> np.ndarray:
+    size = canonical_size(image.shape, height)
+    if size == image.shape[:2]:
+        return image
+    shrinking = size[0] < image.shape[0] or size[1] < image.shape[1]
+    out = transform.resize(image, size + image.shape[2:], order=1, mode="edge",
+                           anti_aliasing=shrinking, preserve_range=True)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _rescale_intensity(image: np.ndarray, *, low: float, high: float) -> np.ndarray:
+    lo, hi = np.percentile(image, (low, high))
+    if hi <= lo:  # a flat image has no range to stretch
+        return image
+    return exposure.rescale_intensity(image, in_range=(lo, hi), out_range=(0.0, 1.0))
+
+
+def _equalize_hist(image: np.ndarray, *, nbins: int) -> np.ndarray:
+    if image.min() == image.max():  # equalising a flat image would invent a level
+        return image
+    return exposure.equalize_hist(image, nbins=nbins).astype(np.float64)
+
+
+def _median(image: np.ndarray, *, radius: int) -> np.ndarray:
+    # Rank filters work on integer images; 256 levels is what the course's uint8 uses.
+    return filters.rank.median(to_ubyte(image), footprint=disk(radius)) / 255.0
+
+
+def _gaussian(image: np.ndarray, *, sigma: float) -> np.ndarray:
+    axis = -1 if image.ndim == 3 else None
+    return filters.gaussian(image, sigma=sigma, channel_axis=axis, preserve_range=True)
+
+
+_STEP_FUNCTIONS: Mapping[str, Callable[..., np.ndarray]] = MappingProxyType({
+    "resize": _resize,
+    "rescale_intensity": _rescale_intensity,
+    "equalize_hist": _equalize_hist,
+    "median": _median,
+    "gaussian": _gaussian,
+})
+
+
+def _parse_steps(items: Any) -> tuple[Step, ...]:
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise ValueError(f"steps must be a list of steps, got {items!r}")
+    steps = []
+    for item in items:
+        if isinstance(item, Step):
+            steps.append(Step.of(item.name, **dict(item.params)))
+        elif isinstance(item, str):
+            steps.append(Step.of(item))
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            steps.append(Step.of(item["name"], **{k: v for k, v in item.items() if k != "name"}))
+        else:
+            raise ValueError(f"steps: cannot read step {item!r}; write a name like 'grey' "
+                             "or a mapping like {'name': 'median', 'radius': 2}")
+    return tuple(steps)
+
+
+def _apply_dotted(steps: tuple[Step, ...], dotted: Mapping[str, Any]) -> tuple[Step, ...]:
+    by_name: dict[str, dict[str, Any]] = {}
+    for key, value in dotted.items():
+        name, _, param = key.partition(".")
+        if name not in [step.name for step in steps]:
+            raise ValueError(f"setting {key!r} changes step {name!r}, which is not in the "
+                             f"steps {[step.name for step in steps]}")
+        by_name.setdefault(name, {})[param] = value
+    return tuple(Step.of(step.name, **{**dict(step.params), **by_name.get(step.name, {})})
+                 for step in steps)
