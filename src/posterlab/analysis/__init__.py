@@ -8,14 +8,22 @@ from __future__ import annotations
 
 from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
 from posterlab.analysis.correlations import correlate, face_buckets, fisher_ci
+from posterlab.analysis.inputs import design_matrix
 from posterlab.analysis.mlp import MLP, TrainingHistory
+from posterlab.analysis.model import TrainingPlan, evaluate
+from posterlab.analysis.summary import AnalysisResult, analyze
 
 __all__ = [
     "HISTOGRAM_COLUMNS",
     "MLP",
     "SCALAR_FEATURES",
+    "AnalysisResult",
     "TrainingHistory",
+    "TrainingPlan",
+    "analyze",
     "correlate",
+    "design_matrix",
+    "evaluate",
     "face_buckets",
     "fisher_ci",
 ]
