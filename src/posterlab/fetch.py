@@ -196,12 +196,17 @@ def _read_local(path: str, *, max_bytes: int, base_dir: str | None) -> bytes:
     except OSError as exc:
         raise FetchError(f"poster file {path} cannot be opened ({exc.strerror})",
                          code="fetch-unreadable") from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
+    try:
+        info = os.fstat(fd)  # of what was opened: no window for a swap after a stat()
         if not stat.S_ISREG(info.st_mode):
             raise FetchError(f"poster {path} is not a regular file", code="fetch-not-a-file")
         if info.st_size > max_bytes:
             raise _too_large(path, max_bytes)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
         data = handle.read(max_bytes + 1)  # +1: a file growing while we read is caught too
     if len(data) > max_bytes:
         raise _too_large(path, max_bytes)
