@@ -48,10 +48,14 @@ def synthetic_frame(rows: int, *, seed: int = 0, histograms: bool = True) -> pd.
 
     def z(col: str) -> np.ndarray:
         values = frame[col].to_numpy(np.float64)
+        if values.size == 0:
+            return values
         return (values - values.mean()) / (values.std() or 1.0)
 
     picks = [rng.choice(len(GENRES), size=rng.integers(1, 4), replace=False) for _ in range(rows)]
-    frame["genres"] = ["|".join(GENRES[g] for g in sorted(p)) for p in picks]
+    frame["genres"] = pd.Series(
+        ["|".join(GENRES[g] for g in sorted(p)) for p in picks], index=frame.index, dtype=str
+    )
     score = 6.3 + rng.normal(scale=0.6, size=rows)
     for name, effect in TRUE_EFFECTS.items():
         score += effect * (frame[name].to_numpy(np.float64) if name == "face_count" else z(name))
