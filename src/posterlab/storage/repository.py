@@ -58,8 +58,9 @@ def get_or_create_run(
         name=name, manifest=manifest, mode=mode, feature_version=feature_version,
         face_key=face_key, settings=dict(settings), total=0, pending=0,
         created_at=utcnow(), analysis_state="none",
-    ).on_conflict_do_nothing(index_elements=["name"])
-    created = session.execute(stmt).rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["name"]).returning(Run.id)
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT DO NOTHING
+    created = session.execute(stmt).first() is not None
     run = session.scalars(select(Run).where(Run.name == name)).one()
     return run, created
 
@@ -144,8 +145,9 @@ def claim(session: Session, poster_id: int, stage: str, *, worker: str | None = 
     result = session.execute(
         update(Poster).where(Poster.id == poster_id, Poster.status == stage)
         .values(attempts=Poster.attempts + 1, updated_at=utcnow(), worker=worker)
-    )
-    if result.rowcount != 1:
+        .returning(Poster.id)
+    ).first()
+    if result is None:
         return None
     return session.get(Poster, poster_id, populate_existing=True)
 
@@ -154,9 +156,9 @@ def advance(session: Session, poster_id: int, stage: str, to: str, **fields: Any
     """Move a poster from ``stage`` to the next pending stage."""
     result = session.execute(
         update(Poster).where(Poster.id == poster_id, Poster.status == stage)
-        .values(status=to, updated_at=utcnow(), **fields)
-    )
-    return result.rowcount == 1
+        .values(status=to, updated_at=utcnow(), **fields).returning(Poster.id)
+    ).first()
+    return result is not None
 
 
 def finish(session: Session, poster_id: int, stage: str, *, status: str,
@@ -269,7 +271,8 @@ def claim_analysis(session: Session, run_id: int, *, force: bool = False) -> boo
     stmt = update(Run).where(Run.id == run_id)
     if not force:
         stmt = stmt.where(Run.pending == 0, Run.analysis_state == "none")
-    return session.execute(stmt.values(analysis_state="queued")).rowcount == 1
+    stmt = stmt.values(analysis_state="queued").returning(Run.id)
+    return session.execute(stmt).first() is not None
 
 
 def save_analysis(session: Session, run_id: int, *, state: str,
