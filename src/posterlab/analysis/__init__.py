@@ -11,6 +11,7 @@ from posterlab.analysis.correlations import correlate, face_buckets, fisher_ci
 from posterlab.analysis.inputs import design_matrix
 from posterlab.analysis.mlp import MLP, TrainingHistory
 from posterlab.analysis.model import TrainingPlan, evaluate
+from posterlab.analysis.report import write_report
 from posterlab.analysis.summary import AnalysisResult, analyze
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "evaluate",
     "face_buckets",
     "fisher_ci",
+    "write_report",
 ]

@@ -327,6 +327,8 @@ class MLP:
             momentum=momentum, l2=l2, validation_fraction=validation_fraction,
         )  # fmt: skip
         opt = make_optimizer(optimizer, learning_rate=learning_rate, momentum=momentum)
+        X_val: Array | None = None
+        Y_val: Array | None = None
         if validation_data is not None:
             X_val, Y_val = self._pair(*validation_data)
         elif validation_fraction > 0.0:
@@ -336,8 +338,6 @@ class MLP:
                 raise ValueError(f"validation_fraction={validation_fraction} leaves an empty split")
             X_val, Y_val = X[order[:n_val]], Y[order[:n_val]]
             X, Y = X[order[n_val:]], Y[order[n_val:]]
-        else:
-            X_val = Y_val = None
         return self._train(
             X, Y, X_val, Y_val, opt, epochs=int(epochs), batch_size=int(batch_size), l2=l2,
             patience=int(patience), tol_error=tol_error, tol_update=tol_update,
