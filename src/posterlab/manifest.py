@@ -1,36 +1,28 @@
 """Reading manifests: one movie a row, streamed from a CSV file into :class:`PosterRef` records.
 
 A manifest is a CSV file (utf-8, utf-8 with BOM, or latin-1) whose header names the
-columns, case-insensitively and with aliases:
+columns, case-insensitively, with the aliases of :data:`COLUMN_ALIASES`; other columns are
+ignored. Posters are ``poster_file``/``poster_path`` (relative to the manifest's folder)
+or ``Poster``/``poster_url`` (http(s)); the local file wins when a row has both. The
+Kaggle ``MovieGenre.csv`` and the shared posters' ``index.csv`` are manifests as they are.
 
-=========  ===================================================================
-id         ``imdbId``, ``imdb_id``, ``id`` (digits, optionally ``tt``-prefixed)
-title      ``Title``, ``title``
-rating     ``IMDB Score``, ``score``, ``rating`` (0..10; may be empty)
-genres     ``Genre``, ``genres`` (``|``-separated)
-poster     ``poster_file``/``poster_path`` (relative to the manifest's folder) or
-           ``Poster``/``poster_url`` (http(s) URL); the local file wins when both are set
-=========  ===================================================================
-
-Other columns are ignored. The Kaggle ``MovieGenre.csv`` and the ``index.csv`` of the
-shared poster set are manifests as they are.
-
-Reading streams: memory stays constant however long the file (no row is kept, a line is
-capped at :data:`MAX_LINE_BYTES`, a field at the csv module's limit). Only a whole-file
-problem raises (:class:`~posterlab.errors.InputError`: no such file, no id column, ...).
-A bad row never raises: it comes out as a :class:`PosterRef` whose ``error`` says what is
-wrong, so that every row of the manifest ends as a poster ``done`` or ``failed``.
+Reading streams in constant memory (no row is kept; a line is capped at
+:data:`MAX_LINE_BYTES`, a field at the csv module's default limit, which we leave alone
+because it is process-wide). Only whole-file problems raise
+:class:`~posterlab.errors.InputError`; a bad row comes out as a :class:`PosterRef` with
+``error`` set, so that every row ends as a poster ``done`` or ``failed``.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import operator
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, TypeVar
+from typing import BinaryIO
 
 from posterlab.errors import InputError
 
@@ -51,10 +43,10 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "poster_url": ("Poster", "poster_url"),
 }
 
-_ID_RE = re.compile(r"(?:tt)?(\d+)", re.IGNORECASE)
+_FIELD_ORDER = ("id", "title", "rating", "genres", "poster_file", "poster_url")
+_ID_RE = re.compile(r"(?:tt)?([0-9]+)", re.IGNORECASE)
 _BOM_UTF8 = codecs.BOM_UTF8
 _BOMS_UTF16 = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -103,6 +95,9 @@ class ManifestReader(Iterator[PosterRef]):
     (rows yielded with an ``error``) and ``latin1_lines`` (lines of a utf-8 file that were
     not utf-8 and were read as latin-1).
     """
+
+    _width: int  # header columns + 1 padding cell; both set when the header is read
+    _fields: Callable[[list[str]], tuple[str, ...]]  # cells -> the cells of _FIELD_ORDER
 
     def __init__(
         self,
@@ -182,6 +177,10 @@ class ManifestReader(Iterator[PosterRef]):
                 if _header_key(alias) in keys:
                     self._indexes[field], self.columns[field] = keys[_header_key(alias)]
                     break
+        # absent columns read the padding cell after the last column: always ""
+        self._width = len(header) + 1
+        self._fields = operator.itemgetter(
+            *(self._indexes.get(field, len(header)) for field in _FIELD_ORDER))
         if "id" not in self._indexes:
             raise InputError(
                 f"manifest {self.path} has no id column (header: {', '.join(header)[:200]}); "
@@ -229,31 +228,27 @@ class ManifestReader(Iterator[PosterRef]):
 
     def _parse(self, cells: list[str]) -> PosterRef:
         self.rows_read += 1
-        problems: list[str] = []
-
-        def field(name: str) -> str:
-            index = self._indexes.get(name)
-            return cells[index].strip() if index is not None and index < len(cells) else ""
-
-        raw_id = field("id")
-        imdb_id = _attempt(problems, _parse_id, raw_id)
-        rating = _attempt(problems, _parse_rating, field("rating"))
-        source = None
-        if imdb_id is not None or self.poster_dir is None:
-            source = _attempt(problems, self._poster_source, imdb_id, raw_id,
-                              field("poster_file"), field("poster_url"))
-        title = field("title")[:MAX_TITLE_CHARS] or None
-        genres = tuple(g.strip() for g in field("genres").split("|") if g.strip())
-        if problems:
+        if len(cells) < self._width:  # a short row: its missing fields are empty
+            cells = cells + [""] * (self._width - len(cells))
+        raw_id, title, rating_text, genres_text, poster_file, poster_url = (
+            cell.strip() for cell in self._fields(cells))
+        imdb_id = rating = source = error = None
+        try:  # the first problem is the row's error; fields after it stay None
+            imdb_id = _parse_id(raw_id)
+            rating = _parse_rating(rating_text)
+            source = self._poster_source(imdb_id, raw_id, poster_file, poster_url)
+        except _RowProblem as problem:
+            error = problem.reason
             self.rows_failed += 1
-        error = problems[0] if problems else None
-        return PosterRef(self.rows_read, imdb_id, title, rating, genres, source, error)
+        genres = tuple(g.strip() for g in genres_text.split("|") if g.strip())
+        return PosterRef(self.rows_read, imdb_id, title[:MAX_TITLE_CHARS] or None, rating,
+                         genres, source, error)
 
     def _poster_source(
-        self, imdb_id: str | None, raw_id: str, poster_file: str, poster_url: str
+        self, imdb_id: str, raw_id: str, poster_file: str, poster_url: str
     ) -> str:
         if self.poster_dir is not None:
-            return _find_in_dir(self.poster_dir, imdb_id or "", raw_id)
+            return _find_in_dir(self.poster_dir, imdb_id, raw_id)
         if poster_file:
             return _resolve_inside(self._base, poster_file)
         if poster_url:
@@ -273,37 +268,34 @@ def read_manifest(
     Parameters
     ----------
     path : str or PathLike
-        The CSV manifest. Its encoding is decided on its first MiB: a utf-8 BOM means
-        utf-8; bytes that are valid utf-8 mean utf-8; anything else means latin-1 (which
-        decodes any byte, so mojibake comes through as it is in the file). A line of a
-        utf-8 file that is not utf-8 after all (a bad byte deep inside) is read as
-        latin-1, that line only, and counted in ``reader.latin1_lines``.
+        The CSV manifest. The encoding is decided on the first MiB: a utf-8 BOM or bytes
+        that are valid utf-8 mean utf-8, anything else latin-1 (which decodes any byte:
+        mojibake comes through as it is in the file). A line of a utf-8 file that turns
+        out not to be utf-8 is read as latin-1, that line only (``reader.latin1_lines``).
     poster_dir : str or PathLike, optional
-        Take every poster from ``poster_dir/<id>.<ext>`` (ext in :data:`IMAGE_EXTENSIONS`,
-        first that exists; the normalised id, then the id as written), ignoring the
-        manifest's poster columns; a row with no such file is a ``manifest-no-poster``
-        row error.
+        Take every poster from ``poster_dir/<id>.<ext>`` (:data:`IMAGE_EXTENSIONS`, first
+        that exists; normalised id, then the id as written) instead of the poster
+        columns; no such file is a ``manifest-no-poster`` row error.
     limit : int, optional
         Stop after this many rows (failed rows count).
 
     Returns
     -------
     ManifestReader
-        An iterator of :class:`PosterRef`. The header is read (and checked) at once;
-        rows are read lazily, in constant memory. ``reader.rows_read`` tells how many
-        rows came out. Duplicate ids come out as they are: see :func:`duplicate_ids`.
+        The header is read and checked at once; rows lazily. ``reader.rows_read`` is 0
+        after a pass over an empty or header-only file. Duplicate ids come out as they
+        are (see :func:`duplicate_ids`); the store keeps one row per movie.
 
     Raises
     ------
     InputError
-        The file is missing, UTF-16, has an unreadable header, no id column, or no poster
-        column (without ``poster_dir``); ``poster_dir`` is not a folder. An empty or
-        header-only file is not an error: it yields nothing.
+        No such file; UTF-16; unreadable header; no id column; no poster column and no
+        ``poster_dir``; ``poster_dir`` not a folder.
 
     Local poster paths are resolved with ``os.path.realpath`` and must stay inside the
     manifest's folder (or ``poster_dir``): absolute paths, ``../`` escapes and symlinks
-    that lead out are ``manifest-path-escape`` row errors. Whether the file exists is
-    checked when it is fetched (``fetch-not-found``), not here.
+    leading out are ``manifest-path-escape`` row errors. Existence is checked when the
+    file is fetched (``fetch-not-found``).
 
     Examples
     --------
@@ -379,15 +371,6 @@ class _Lines(Iterator[str]):
         except UnicodeDecodeError:
             self.latin1_lines += 1
             return line.decode("latin-1")
-
-
-def _attempt(problems: list[str], parse: Callable[..., _T], *args: Any) -> _T | None:
-    """``parse(*args)``, or ``None`` with the row problem appended to ``problems``."""
-    try:
-        return parse(*args)
-    except _RowProblem as problem:
-        problems.append(problem.reason)
-        return None
 
 
 def _sniff_encoding(head: bytes, path: str) -> str:
