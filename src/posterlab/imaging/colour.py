@@ -67,8 +67,9 @@ def colour_moments(rgb: np.ndarray) -> dict[str, float]:
     0.5
     """
     rgb = float_rgb(rgb, "rgb")
-    stacked = np.concatenate([rgb, rgb_to_hsv(rgb)], axis=2).reshape(-1, 6)
-    means, stds = stacked.mean(axis=0), stacked.std(axis=0)
+    # channel-major (6, n) so each statistic reduces one contiguous row
+    stacked = np.concatenate([rgb, rgb_to_hsv(rgb)], axis=2).reshape(-1, 6).T.copy()
+    means, stds = stacked.mean(axis=1), stacked.std(axis=1)
     names = ("r", "g", "b", "h", "s", "v")
     return {**{f"mean_{n}": float(m) for n, m in zip(names, means, strict=True)},
             **{f"std_{n}": float(s) for n, s in zip(names, stds, strict=True)}}
@@ -203,7 +204,8 @@ def dominant_colors(rgb: np.ndarray, k: int = 5, *, sample: int = 2000,
     if pixels.shape[0] > sample:
         fit = pixels[np.sort(rng.choice(pixels.shape[0], size=sample, replace=False))]
     centres = kmeans(fit, k, rng=rng)
-    shares = np.bincount(_nearest(pixels, centres), minlength=k) / pixels.shape[0]
+    labels = _nearest(np.ascontiguousarray(pixels.T), centres)
+    shares = np.bincount(labels, minlength=k) / pixels.shape[0]
     order = np.argsort(-shares, kind="stable")
     return np.column_stack([centres[order], shares[order]])
 
@@ -239,19 +241,20 @@ def kmeans(points: np.ndarray, k: int, *, rng: np.random.Generator,
     k = positive_int(k, "k")
     iterations = positive_int(iterations, "iterations")
     n = points.shape[0]
+    columns = np.ascontiguousarray(points.T)  # (d, n): each pass below streams one channel
     centres = np.empty((k, points.shape[1]))
     centres[0] = points[rng.integers(n)]
-    nearest_sq = ((points - centres[0]) ** 2).sum(axis=1)
+    nearest_sq = _squared_distance(columns, centres[0])
     for i in range(1, k):  # loops over centres, never over pixels
         total = nearest_sq.sum()
         pick = rng.choice(n, p=nearest_sq / total) if total > 0 else rng.integers(n)
         centres[i] = points[pick]
-        nearest_sq = np.minimum(nearest_sq, ((points - centres[i]) ** 2).sum(axis=1))
+        nearest_sq = np.minimum(nearest_sq, _squared_distance(columns, centres[i]))
     for _ in range(iterations):
-        labels = _nearest(points, centres)
+        labels = _nearest(columns, centres)
         counts = np.bincount(labels, minlength=k)
-        sums = np.stack([np.bincount(labels, weights=points[:, d], minlength=k)
-                         for d in range(points.shape[1])], axis=1)
+        sums = np.stack([np.bincount(labels, weights=column, minlength=k)
+                         for column in columns], axis=1)
         moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
         if np.array_equal(moved, centres):
             break
@@ -259,7 +262,25 @@ def kmeans(points: np.ndarray, k: int, *, rng: np.random.Generator,
     return centres
 
 
-def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """Index of the nearest centre for every point (ties go to the first centre)."""
-    distances = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    return distances.argmin(axis=1)
+def _squared_distance(columns: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Squared distance of every point of ``columns`` (d, n) to one centre (d,)."""
+    total = (columns[0] - centre[0]) ** 2
+    for column, value in zip(columns[1:], centre[1:], strict=True):
+        total += (column - value) ** 2
+    return total
+
+
+def _nearest(columns: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest centre for every point of ``columns`` (d, n); ties go first.
+
+    One pass per centre over channel-major data: a few times faster than broadcasting
+    an (n, k, d) array, and free of BLAS, whose summation order may vary with threads.
+    """
+    best = _squared_distance(columns, centres[0])
+    labels = np.zeros(columns.shape[1], dtype=np.intp)
+    for j in range(1, centres.shape[0]):
+        distance = _squared_distance(columns, centres[j])
+        closer = distance < best
+        labels[closer] = j
+        np.minimum(best, distance, out=best)
+    return labels
