@@ -60,7 +60,7 @@ class PosterRef:
     processed; the other fields keep whatever could be read, for the failure listing.
     """
 
-    row: int  # 1-based data row number in the file (header and blank lines excluded)
+    row: int  # 1-based record number in the file; header and blank rows not counted
     imdb_id: str | None
     title: str | None
     rating: float | None
@@ -110,10 +110,8 @@ class ManifestReader(Iterator[PosterRef]):
             raise ValueError(f"limit must be None or >= 0, got {limit}")
         self.path = os.path.abspath(os.fspath(path))
         if not os.path.isfile(self.path):
-            raise InputError(
-                f"manifest {self.path} does not exist or is not a file; check the path",
-                code="manifest-not-found",
-            )
+            raise InputError(f"manifest {self.path} does not exist or is not a file; "
+                             "check the path", code="manifest-not-found")
         self.limit = limit
         self.poster_dir = _existing_dir(poster_dir) if poster_dir is not None else None
         self._base = os.path.realpath(os.path.dirname(self.path))
@@ -127,9 +125,6 @@ class ManifestReader(Iterator[PosterRef]):
 
     def __next__(self) -> PosterRef:
         return next(self._rows)
-
-    def __iter__(self) -> ManifestReader:
-        return self
 
     def close(self) -> None:
         """Stop reading and close the file (also done when the rows run out)."""
@@ -159,10 +154,8 @@ class ManifestReader(Iterator[PosterRef]):
                     if any(cell.strip() for cell in header):
                         break
             except (csv.Error, _LineTooLong) as exc:
-                raise InputError(
-                    f"the header of manifest {self.path} cannot be read as CSV ({exc})",
-                    code="manifest-bad-header",
-                ) from None
+                raise InputError(f"the header of manifest {self.path} cannot be read as CSV "
+                                 f"({exc})", code="manifest-bad-header") from None
             self._map_columns(header)
             return encoding, lines.offset
 
@@ -214,7 +207,7 @@ class ManifestReader(Iterator[PosterRef]):
                     ref = self._failed(f"manifest-bad-row: the row is not valid CSV ({exc})")
                 else:
                     if not any(cell.strip() for cell in cells):
-                        continue  # blank lines are not rows, as in pandas.read_csv
+                        continue  # blank lines (or only commas) carry no movie: not rows
                     ref = self._parse(cells)
                 self.latin1_lines = lines.latin1_lines
                 yield ref
@@ -377,10 +370,8 @@ def _sniff_encoding(head: bytes, path: str) -> str:
     if head.startswith(_BOM_UTF8):
         return "utf-8-sig"
     if head.startswith(_BOMS_UTF16):
-        raise InputError(
-            f"manifest {path} is UTF-16; save it as UTF-8 (or latin-1) CSV",
-            code="manifest-encoding",
-        )
+        raise InputError(f"manifest {path} is UTF-16; save it as UTF-8 (or latin-1) CSV",
+                         code="manifest-encoding")
     try:
         # final=False: the first MiB may end in the middle of a multi-byte character
         codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < SNIFF_BYTES)
