@@ -47,8 +47,10 @@ class TrainingHistory:
     Attributes
     ----------
     train_error, validation_error : tuple of float
-        Mean per-sample error ``1/2 sum (target - out)^2`` after each epoch (the L2
-        penalty excluded). ``validation_error`` is empty without a validation set.
+        Mean per-sample error ``1/2 sum (target - out)^2`` of each epoch, the L2 penalty
+        excluded. Training error is accumulated as the course does: each sample's error
+        just before the step it takes part in (no extra pass over the data).
+        Validation error is measured after the epoch; empty without a validation set.
     stopped : str
         Why training ended: ``"max_epochs"``, ``"error_below_threshold"``,
         ``"updates_below_threshold"`` or ``"early_stopping"``.
@@ -358,14 +360,16 @@ class MLP:
         for epoch in range(1, epochs + 1):
             before = [w.copy() for w in self.weights] if tol_update is not None else None
             order = self._rng.permutation(len(X))
+            epoch_error = 0.0
             for start in range(0, len(X), batch_size):
                 rows = order[start : start + batch_size]
                 outs = self._activations(X[rows])
+                epoch_error += 0.5 * float(np.sum((Y[rows] - outs[-1]) ** 2))
                 grad_w, grad_b = self._gradients(outs, Y[rows])
                 scale = 1.0 / len(rows)  # mean over the batch: steps do not grow with it
                 grads = [g * scale + l2 * w for g, w in zip(grad_w, self.weights, strict=True)]
                 opt.step(params, grads + [g * scale for g in grad_b])
-            train.append(self._mean_error(X, Y))
+            train.append(epoch_error / len(X))
             if X_val is not None and Y_val is not None:
                 val.append(self._mean_error(X_val, Y_val))
                 if val[-1] < best[0]:
