@@ -17,6 +17,11 @@ image-unreadable     anything else the decoder refuses (corrupt data, exotic mod
 Decoding trusts Pillow for the formats below only: a restricted list keeps plugins that
 shell out (EPS runs Ghostscript) or that nobody posts as a poster out of reach.
 Colour profiles are not applied; values are taken as stored (posters are sRGB).
+
+Pillow's warnings are silenced with ``warnings.catch_warnings``, which changes
+process-wide state: call :func:`decode_image` from processes (Celery's prefork pool, the
+embedded process pool), not from several threads of one process at once, if you rely on
+warnings filters elsewhere.
 """
 
 from __future__ import annotations

@@ -76,6 +76,12 @@ class Features:
         One 1-D float32 array per name of :data:`VECTOR_FEATURES`, in that order.
 
     Two Features are equal when every scalar and every vector is bit-identical.
+
+    Examples
+    --------
+    >>> features = extract_features(np.zeros((16, 16, 3)))
+    >>> features == extract_features(np.zeros((16, 16, 3))), features.scalars["width"]
+    (True, 16.0)
     """
 
     scalars: dict[str, float]
@@ -94,7 +100,13 @@ class Features:
 
     @property
     def nbytes(self) -> int:
-        """Bytes the vectors take as float32."""
+        """Bytes the vectors take as float32.
+
+        Examples
+        --------
+        >>> extract_features(np.zeros((32, 32, 3))).nbytes
+        4424
+        """
         return sum(int(v.nbytes) for v in self.vectors.values())
 
 
