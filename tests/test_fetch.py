@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -292,6 +295,38 @@ def test_an_allowed_host_name_lifts_the_refusal(server):
 def test_an_allowed_network_lifts_the_refusal(server):
     base, _ = server
     assert fetch_bytes(f"{base}/ok", policy=FetchPolicy(allow=("127.0.0.0/8",))) == POSTER
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory) -> Iterator[tuple[int, str]]:
+    """An https server on 127.0.0.1 with a self-signed certificate for ``localhost``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    httpd = _Server(("127.0.0.1", 0), type("Handler", (_Handler,), {"requests_seen": []}))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], str(cert)
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_to_a_pinned_address_still_checks_the_certificate_of_the_name(tls_server):
+    port, cert = tls_server
+    if {info[4][0] for info in socket.getaddrinfo("localhost", port)} != {"127.0.0.1"}:
+        pytest.skip("localhost does not resolve to 127.0.0.1 only here")
+    with make_session() as session:
+        session.verify = cert  # trust the test certificate, issued to "localhost" only
+        body = fetch_bytes(f"https://localhost:{port}/echo-host", policy=LOCAL, session=session)
+        assert body == f"localhost:{port}".encode()
+        # the same server by its address: the certificate does not name 127.0.0.1
+        _fails(f"https://127.0.0.1:{port}/ok", "fetch-tls", session=session)
 
 
 def test_https_through_a_session_without_the_pinned_adapter_is_a_programming_error():

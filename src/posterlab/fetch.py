@@ -112,7 +112,7 @@ class PinnedAdapter(HTTPAdapter):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
             request, verify, cert
         )
-        host_header = request.headers.get("Host")
+        host_header = str(request.headers.get("Host") or "")
         if host_params["scheme"] == "https" and host_header:
             name = host_header.partition(":")[0]  # only DNS names are pinned: no IPv6 colons
             pool_kwargs["server_hostname"] = name

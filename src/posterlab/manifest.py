@@ -20,7 +20,7 @@ import csv
 import operator
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -162,7 +162,7 @@ class ManifestReader(Iterator[PosterRef]):
     def _map_columns(self, header: list[str]) -> None:
         if not any(cell.strip() for cell in header):
             return  # empty file: no header, no rows, nothing to complain about
-        keys = {}
+        keys: dict[str, tuple[int, str]] = {}
         for index, name in enumerate(header):
             keys.setdefault(_header_key(name), (index, name.strip()))
         for field, aliases in COLUMN_ALIASES.items():
@@ -190,7 +190,7 @@ class ManifestReader(Iterator[PosterRef]):
 
     # -- rows -----------------------------------------------------------------------
 
-    def _iterate(self) -> Iterator[PosterRef]:
+    def _iterate(self) -> Generator[PosterRef, None, None]:
         if not self._indexes or self.limit == 0:
             return
         with open(self.path, "rb") as handle:
