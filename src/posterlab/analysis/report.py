@@ -175,6 +175,18 @@ def _strongest(correlations: pd.DataFrame, candidates: Sequence[str], k: int) ->
                 ["feature"].head(k))  # fmt: skip
 
 
+def _describe_inputs(names: Sequence[str]) -> str:
+    genres = [n.removeprefix("genre_") for n in names if n.startswith("genre_")]
+    bins = [n for n in names if "_hist_" in n]
+    scalar = [n for n in names if n not in bins and not n.startswith("genre_")]
+    text = ", ".join(scalar)
+    if genres:
+        text += f"; indicators of the genres {', '.join(genres)}"
+    if bins:
+        text += f"; {len(bins)} histogram bins"
+    return text
+
+
 def _model_table(model: Mapping[str, object]) -> str:
     parts = []
     for task in ("regression", "classification"):
@@ -187,10 +199,11 @@ def _model_table(model: Mapping[str, object]) -> str:
         rows = {name: entry[name] for name in ("mlp", "ols_baseline", "mean_baseline")}
         table = pd.DataFrame(rows).T.rename_axis("model")
         parts.append(
-            f"<h3>{task}</h3><p>hidden units (by {len(entry['cv_mse'])}-size CV): "
-            f"{entry['hidden_size']}; train {entry['n_train']}, test {entry['n_test']} rows"
-            + (f"; band: rating &ge; {entry['band']}" if "band" in entry else "")
-            + "</p>"
+            f"<h3>{task}</h3><p>{entry['hidden_size']} hidden units, chosen by cross-validation "
+            f"among {', '.join(entry['cv_mse'])}; {entry['n_train']} training and "
+            f"{entry['n_test']} test rows"
+            + (f"; predicts rating &ge; {entry['band']}" if "band" in entry else "")
+            + f". Inputs: {html.escape(_describe_inputs(entry['inputs']))}.</p>"
             + table.to_html(float_format="{:.3f}".format, na_rep="n/a")
         )
     return "".join(parts) or f"<p>{html.escape(str(model.get('skipped', 'no model')))}</p>"
@@ -206,7 +219,7 @@ def _statement(result: AnalysisResult) -> str:
         "that failed or have no rating are not in them.",
         "A correlation is an association, not a cause: a poster feature can go with the "
         "rating because both depend on something else (genre, era, budget, studio).",
-        f"With n = {n}, a 95% interval for r is about &plusmn;{half:.2f} wide around small r; "
+        f"With n = {n}, a 95% interval for a small r reaches about &plusmn;{half:.2f} around it; "
         f"{len(tested)} features were tested and p-values are adjusted (Benjamini-Hochberg), "
         "which bounds the expected share of false discoveries, not the chance of any.",
     ]
