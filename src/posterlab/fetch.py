@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import stat
 import time
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 CHUNK_BYTES = 64 * 1024  # a poster is ~30 KB: one or two reads
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986 scheme: not a local path
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUS = frozenset({408, 425, 429})  # "not now" answers, worth another try later
@@ -169,8 +171,7 @@ def fetch_bytes(
     >>> fetch_bytes("https://example.org/p.jpg", policy=FetchPolicy())  # doctest: +SKIP
     b'\\xff\\xd8\\xff...'
     """
-    scheme, separator, _ = source.partition("://")
-    if not separator or not scheme.replace("+", "").replace(".", "").replace("-", "").isalnum():
+    if not _URL_RE.match(source):
         return _read_local(source, max_bytes=policy.max_bytes, base_dir=base_dir)
     if session is not None:
         return _fetch_url(source, policy, session)
