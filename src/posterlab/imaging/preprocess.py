@@ -6,7 +6,7 @@ The default pipeline is::
     resize(height=128) -> grey -> rescale_intensity(low=2, high=98)
 
 * ``resize`` keeps the aspect ratio. 128 rows are enough for HOG, LBP, Canny and SIFT to
-  see a poster's structure and keep all features of a 182x268 poster near 10 ms (SIFT
+  see a poster's structure and keep decode + all features of a 182x268 poster near 15 ms (SIFT
   alone costs ~150 ms at full size). Aspects beyond 1:4 or 4:1 are clamped so the width
   stays within [max(16, height/4), 4*height].
 * ``grey`` is the luminance of :func:`skimage.color.rgb2gray` (Rec. 709 weights
