@@ -22,8 +22,9 @@ def sample_manifest(data_dir: Path, out: Path, n: int) -> Path:
     src = data_dir / "posters" / "index.csv"
     (out / "posters").mkdir(parents=True, exist_ok=True)
     target = out / "index.csv"
-    with open(src, newline="", encoding="utf-8") as fin, \
-            open(target, "w", newline="", encoding="utf-8") as fout:
+    # index.csv is latin-1 (it carries MovieGenre.csv's bytes): copy it byte for byte
+    with open(src, newline="", encoding="latin-1") as fin, \
+            open(target, "w", newline="", encoding="latin-1") as fout:
         reader = csv.DictReader(fin)
         writer = csv.DictWriter(fout, fieldnames=reader.fieldnames or [])
         writer.writeheader()

@@ -61,10 +61,10 @@ def test_bad_rows_end_failed_with_reasons_and_good_rows_end_done(
         data_dir: Path, tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'p.db'}"
     good = sample_manifest(data_dir, tmp_path / "m", 3)
-    with open(good, newline="", encoding="utf-8") as fh:
+    with open(good, newline="", encoding="latin-1") as fh:
         real = list(csv.DictReader(fh))
     bad = tmp_path / "m" / "bad.csv"
-    with open(bad, "w", newline="", encoding="utf-8") as fh:
+    with open(bad, "w", newline="", encoding="latin-1") as fh:
         w = csv.writer(fh)
         w.writerow(["imdbId", "Title", "IMDB Score", "Genre", "poster_file", "Mystery Column"])
         for r in real:

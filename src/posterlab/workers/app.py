@@ -45,7 +45,9 @@ class ProcessState:
         from posterlab.pipeline import StageContext
         from posterlab.storage.engine import make_engine, session_factory
         from posterlab.storage.schema import ensure_schema
+        from posterlab.workers.local import single_threaded_blas
 
+        single_threaded_blas()
         self.engine = make_engine(self.settings.database_url, pool_size=2)
         ensure_schema(self.engine, create=False)
         self.factory = session_factory(self.engine)

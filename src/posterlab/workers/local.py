@@ -32,7 +32,16 @@ _child_ctx: StageContext | None = None
 
 def _init_child(settings: Settings) -> None:
     global _child_ctx  # one context per child process, built once after start
+    single_threaded_blas()
     _child_ctx = StageContext(settings, worker=f"local:{os.getpid()}")
+
+
+def single_threaded_blas() -> None:
+    """One BLAS thread per process: with one process per core, more threads only contend
+    (measured: a 1600x29 @ 29x16 product went from 37 us to 7.5 ms on a busy 2-core host)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _compute_in_child(job: Job) -> Outcome:
