@@ -1,0 +1,64 @@
+"""Which image bytes the Azure detect contract accepts: JPEG, PNG, GIF or BMP, 1 KB to 6 MB.
+
+Shared by the client (check before paying for a call) and the server (answer like Azure).
+"""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+from posterlab.errors import FaceApiInputError, ImageError
+
+MIN_BYTES = 1024
+MAX_BYTES = 6 * 1024 * 1024
+ACCEPTED = ("jpeg", "png", "gif", "bmp")
+_MAGIC = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The accepted format ``data`` starts like, or ``None``.
+
+    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n..."), sniff_format(b"RIFF....WEBP")
+    ('png', None)
+    """
+    return next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+
+
+def size_problem(size: int) -> str | None:
+    """Azure's message for a body of ``size`` bytes outside 1 KB..6 MB, else ``None``."""
+    if size < MIN_BYTES:
+        return f"Image size is too small ({size} bytes; at least {MIN_BYTES})."
+    if size > MAX_BYTES:
+        return f"Image size is too big ({size} bytes; at most {MAX_BYTES})."
+    return None
+
+
+def api_ready_bytes(data: bytes) -> tuple[bytes, str]:
+    """``data`` as the API will take it, with its content type.
+
+    Accepted formats pass unchanged. Other images Pillow can read (WebP posters, TIFF)
+    are re-encoded as PNG, losslessly, rather than paying for a call the API would
+    refuse. Raise ``ImageError`` if ``data`` is no image, ``FaceApiInputError`` if its
+    size is outside what the API accepts.
+    """
+    if sniff_format(data) is None:
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                out = io.BytesIO()
+                image.convert("RGB").save(out, format="PNG")
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise ImageError(f"not an image the face API can read: {exc}",
+                             code="image-unreadable") from None
+        data = out.getvalue()
+    problem = size_problem(len(data))
+    if problem:
+        raise FaceApiInputError(f"not sent to the face API (InvalidImageSize): {problem}")
+    return data, "application/octet-stream"

@@ -1,0 +1,163 @@
+"""The in-process detector: YuNet (libfacedetection, through ``yuface``) on decoded bytes.
+
+:func:`detect_faces` is pure array code; :class:`LocalDetector` adds decoding and the
+provider contract. The defaults were chosen with ``benchmarks/faces_quality.py`` on
+general grounds (see its docstring for every variant measured), not per poster.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import yuface
+from PIL import Image
+from threadpoolctl import ThreadpoolController
+
+from posterlab.faces.base import Detection, FaceBox, iou
+from posterlab.imaging.decode import decode_image
+
+# yuface warns, and YuNet degrades, above 960 px a side; larger inputs are scaled down.
+YUNET_MAX_SIDE = 960
+MODEL = "yunet-libfacedetection-v3"
+
+
+@dataclass(frozen=True)
+class LocalParams:
+    """What changes the local detector's answer (all of it goes into ``cache_key``).
+
+    upscale
+        Scale factor applied before detection. Posters are 182x268 and YuNet misses the
+        many faces smaller than ~20 px at that size; the scaled image is capped at
+        ``max_side``.
+    conf_threshold
+        Minimum YuNet score in [0, 1].
+    min_face
+        Minimum face side as a fraction of the image's shorter side; tiny faces in
+        crowds and on printed credits are not what a poster "shows".
+    nms_iou
+        Boxes overlapping a better one by more than this IoU are dropped (YuNet's own
+        NMS leaves some doubles after upscaling). 1.0 switches it off.
+    max_side
+        Longest side of the image given to YuNet, at most 960.
+    """
+
+    upscale: float = 2.0
+    conf_threshold: float = 0.5
+    min_face: float = 0.0
+    nms_iou: float = 0.3
+    max_side: int = 640
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.upscale <= 8.0:
+            raise ValueError(f"upscale must be in (0, 8], got {self.upscale!r}")
+        if not 0.0 <= self.conf_threshold <= 1.0:
+            raise ValueError(f"conf_threshold must be in [0, 1], got {self.conf_threshold!r}")
+        if not 0.0 <= self.min_face < 1.0:
+            raise ValueError(f"min_face must be in [0, 1), got {self.min_face!r}")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ValueError(f"nms_iou must be in (0, 1], got {self.nms_iou!r}")
+        if not 32 <= self.max_side <= YUNET_MAX_SIDE:
+            raise ValueError(f"max_side must be in [32, {YUNET_MAX_SIDE}], got {self.max_side!r}")
+
+    @property
+    def cache_key(self) -> str:
+        """``local:<model>:<parameters>``, stable across runs and processes."""
+        return (
+            f"local:{MODEL}:upscale={self.upscale:g},conf={self.conf_threshold:g},"
+            f"min_face={self.min_face:g},nms={self.nms_iou:g},max_side={self.max_side}"
+        )
+
+
+def to_bgr_uint8(image: np.ndarray, *, scale: float = 1.0) -> np.ndarray:
+    """Resize an RGB image (float in [0, 1] or uint8) by ``scale``; C-contiguous BGR uint8.
+
+    Pillow's bilinear filter widens its support when shrinking, so downscaling is
+    anti-aliased; it is ~20x faster than ``skimage.transform.resize`` at these sizes.
+
+    >>> to_bgr_uint8(np.ones((2, 3, 3)) * [1.0, 0.5, 0.0], scale=2.0)[0, 0]
+    array([  0, 128, 255], dtype=uint8)
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale!r}")
+    rgb = image if image.dtype == np.uint8 else (
+        np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8))
+    if scale != 1.0:
+        size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def nms(boxes: list[FaceBox], *, iou_threshold: float) -> list[FaceBox]:
+    """Greedy non-maximum suppression: best score first, drop boxes overlapping a kept one.
+
+    >>> a, b = FaceBox(0, 0, 10, 10, 0.9), FaceBox(1, 1, 10, 10, 0.8)
+    >>> nms([b, a], iou_threshold=0.3) == [a]
+    True
+    """
+    kept: list[FaceBox] = []
+    for box in sorted(boxes, key=lambda b: -(b.score or 0.0)):
+        if all(iou(box, other) <= iou_threshold for other in kept):
+            kept.append(box)
+    return kept
+
+
+def detect_faces(image: np.ndarray, params: LocalParams | None = None) -> tuple[FaceBox, ...]:
+    """Find faces in an RGB image (float in [0, 1] or uint8), in its own pixel coordinates.
+
+    Boxes are clipped to the image and sorted by area, largest first (as Azure does).
+
+    >>> detect_faces(np.zeros((64, 48, 3)))
+    ()
+    """
+    params = params or LocalParams()
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
+    height, width = image.shape[:2]
+    scale = min(params.upscale, params.max_side / max(height, width))
+    bgr = to_bgr_uint8(image, scale=scale)
+    scores, rects, _landmarks = yuface.detect(bgr, conf=params.conf_threshold)
+    min_side = params.min_face * min(height, width)
+    boxes = []
+    for score, (x, y, w, h) in zip(scores.tolist(), rects.tolist(), strict=True):
+        left, top = max(0, round(x / scale)), max(0, round(y / scale))
+        right = min(width, round((x + w) / scale))
+        bottom = min(height, round((y + h) / scale))
+        if right - left < 1 or bottom - top < 1 or max(w, h) / scale < min_side:
+            continue
+        boxes.append(FaceBox(left, top, right - left, bottom - top, score / 100.0))
+    if params.nms_iou < 1.0:
+        boxes = nms(boxes, iou_threshold=params.nms_iou)
+    return tuple(sorted(boxes, key=lambda b: -b.area))
+
+
+class LocalDetector:
+    """The ``local`` provider: decode the bytes, run :func:`detect_faces`; no API calls."""
+
+    provider = "local"
+
+    def __init__(self, params: LocalParams | None = None, *, max_pixels: int = 50_000_000) -> None:
+        if max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {max_pixels!r}")
+        self.params = params or LocalParams()
+        self.cache_key = self.params.cache_key
+        self._max_pixels = max_pixels
+        # yuface does not document thread safety; the server calls from a thread pool
+        self._lock = threading.Lock()
+        # YuNet runs on OpenMP with a thread per core that spin-waits: next to other busy
+        # processes (every Celery worker) that made it 5-7x slower here. One thread per
+        # call; parallelism comes from processes.
+        self._threads = ThreadpoolController().select(user_api="openmp")
+
+    def __repr__(self) -> str:
+        return f"LocalDetector({self.params!r})"
+
+    def detect(self, data: bytes) -> Detection:
+        """Decode ``data`` and find its faces; ``ImageError`` if it is not a usable image."""
+        rgb = decode_image(data, max_pixels=self._max_pixels)
+        with self._lock, self._threads.limit(limits=1):
+            faces = detect_faces(rgb, self.params)
+        return Detection(faces=faces)
