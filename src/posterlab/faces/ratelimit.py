@@ -91,7 +91,7 @@ class MemoryGcraStore:
 
     def defer(self, key: str, *, until_in: float, tolerance: float) -> None:
         with self._lock:
-            floor = self._clock() + until_in + tolerance
+            floor = self._clock() + (until_in + tolerance)  # as the Lua script adds
             self._tats[key] = max(self._tats.get(key, floor), floor)
 
 
@@ -113,7 +113,7 @@ if wait < 0 then wait = 0 end
 if wait > max_wait then return {0, tostring(wait)} end
 local new_tat = tat + interval
 -- once TAT is past, an absent key means the same thing: let idle quotas vanish
-redis.call('SET', KEYS[1], string.format('%.6f', new_tat),
+redis.call('SET', KEYS[1], string.format('%.17g', new_tat),
            'PX', math.ceil((new_tat - now) * 1000) + 1)
 return {1, tostring(wait)}
 """
@@ -130,7 +130,7 @@ end
 local floor = now + tonumber(ARGV[1])
 local tat = tonumber(redis.call('GET', KEYS[1])) or floor
 if tat < floor then tat = floor end
-redis.call('SET', KEYS[1], string.format('%.6f', tat), 'PX', math.ceil((tat - now) * 1000) + 1)
+redis.call('SET', KEYS[1], string.format('%.17g', tat), 'PX', math.ceil((tat - now) * 1000) + 1)
 return 1
 """
 
