@@ -36,19 +36,19 @@ IOU_MATCH = 0.5
 
 # The study: raw YuNet, then one general choice at a time, then combinations.
 SWEEP = [
-    LocalParams(upscale=1.0, conf_threshold=0.5, nms_iou=1.0),
+    LocalParams(upscale=1.0, conf_threshold=0.5, nms_iou=1.0),  # raw YuNet
     LocalParams(upscale=1.5, conf_threshold=0.5, nms_iou=1.0),
     LocalParams(upscale=2.0, conf_threshold=0.5, nms_iou=1.0),
-    LocalParams(upscale=3.0, conf_threshold=0.5, nms_iou=1.0),
     LocalParams(upscale=2.0, conf_threshold=0.5, nms_iou=0.3),
-    LocalParams(upscale=2.0, conf_threshold=0.6, nms_iou=0.3),
+    LocalParams(upscale=1.0, conf_threshold=0.85, nms_iou=0.3),
+    LocalParams(upscale=1.5, conf_threshold=0.85, nms_iou=0.3),
     LocalParams(upscale=2.0, conf_threshold=0.7, nms_iou=0.3),
     LocalParams(upscale=2.0, conf_threshold=0.8, nms_iou=0.3),
-    LocalParams(upscale=2.0, conf_threshold=0.6, min_face=0.05, nms_iou=0.3),
-    LocalParams(upscale=2.0, conf_threshold=0.6, min_face=0.08, nms_iou=0.3),
-    LocalParams(upscale=2.0, conf_threshold=0.6, min_face=0.12, nms_iou=0.3),
-    LocalParams(upscale=2.0, conf_threshold=0.7, min_face=0.08, nms_iou=0.3),
-    LocalParams(upscale=3.0, conf_threshold=0.7, min_face=0.08, nms_iou=0.3),
+    LocalParams(upscale=2.0, conf_threshold=0.85, nms_iou=0.3),  # the default
+    LocalParams(upscale=2.0, conf_threshold=0.9, nms_iou=0.3),
+    LocalParams(upscale=2.0, conf_threshold=0.85, min_face=0.05, nms_iou=0.3),
+    LocalParams(upscale=2.0, conf_threshold=0.85, min_face=0.08, nms_iou=0.3),
+    LocalParams(upscale=2.5, conf_threshold=0.85, nms_iou=0.3),
 ]
 
 

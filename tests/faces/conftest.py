@@ -207,3 +207,9 @@ def noise_png() -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, format="PNG")
     return out.getvalue()
+
+
+@pytest.fixture(scope="session")
+def serve_app() -> Callable[[Starlette], Any]:
+    """``with serve_app(app) as url:`` runs ``app`` on a real uvicorn in a thread."""
+    return running

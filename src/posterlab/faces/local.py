@@ -44,7 +44,7 @@ class LocalParams:
     """
 
     upscale: float = 2.0
-    conf_threshold: float = 0.5
+    conf_threshold: float = 0.85
     min_face: float = 0.0
     nms_iou: float = 0.3
     max_side: int = 640
