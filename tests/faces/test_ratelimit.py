@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+import socket
 import threading
 
 import pytest
 import redis
 
 from posterlab.config import Rate
-from posterlab.errors import RateLimited
+from posterlab.errors import FaceApiUnavailable, RateLimited
 from posterlab.faces.ratelimit import (
     GcraLimiter,
     MemoryGcraLimiter,
@@ -138,3 +139,13 @@ def test_a_redis_limiter_on_server_time_spaces_real_calls(redis_client: redis.Re
     with pytest.raises(RateLimited) as caught:
         lim.acquire(max_wait=0.1)
     assert caught.value.retry_after == pytest.approx(0.8, abs=0.05)
+
+
+def test_an_unreachable_redis_is_a_retryable_face_api_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: connection refused
+        client = redis.Redis(port=sock.getsockname()[1], socket_connect_timeout=1,
+                             retry_on_error=[], retry=None)
+        with pytest.raises(FaceApiUnavailable, match="quota in Redis") as caught:
+            RedisGcraLimiter(client, Rate(1, 1.0)).acquire(max_wait=1.0)
+    assert caught.value.retryable

@@ -19,13 +19,12 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
+
+import redis
 
 from posterlab.config import Rate
-from posterlab.errors import RateLimited
-
-if TYPE_CHECKING:
-    import redis
+from posterlab.errors import FaceApiUnavailable, RateLimited
 
 DEFAULT_KEY = "posterlab:ratelimit:faceapi"
 
@@ -157,11 +156,23 @@ class RedisGcraStore:
         self, key: str, *, interval: float, tolerance: float, max_wait: float
     ) -> tuple[bool, float]:
         args = [repr(interval), repr(tolerance), repr(max_wait), *self._now_args()]
-        ok, wait = self._reserve(keys=[key], args=args)
+        try:
+            ok, wait = self._reserve(keys=[key], args=args)
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from None
         return bool(int(ok)), float(wait)
 
     def defer(self, key: str, *, until_in: float, tolerance: float) -> None:
-        self._defer(keys=[key], args=[repr(until_in + tolerance), *self._now_args()])
+        try:
+            self._defer(keys=[key], args=[repr(until_in + tolerance), *self._now_args()])
+        except redis.RedisError as exc:
+            raise _unavailable(exc) from None
+
+
+def _unavailable(exc: redis.RedisError) -> FaceApiUnavailable:
+    # redis-py's messages name host and port, never the password of the URL
+    return FaceApiUnavailable(f"the face API quota in Redis is unreachable: "
+                              f"{type(exc).__name__}: {exc}", code="face-api-quota")
 
 
 class GcraLimiter:
