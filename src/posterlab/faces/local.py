@@ -1,8 +1,11 @@
 """The in-process detector: YuNet (libfacedetection, through ``yuface``) on decoded bytes.
 
 :func:`detect_faces` is pure array code; :class:`LocalDetector` adds decoding and the
-provider contract. The defaults were chosen with ``benchmarks/faces_quality.py`` on
-general grounds (see its docstring for every variant measured), not per poster.
+provider contract. The defaults (2x upscale, confidence 0.85, NMS at IoU 0.3) were chosen
+with ``benchmarks/faces_quality.py`` on general grounds, not per poster; its docstring
+lists every variant measured. On the shared data they give precision/recall 1.00/1.00 on
+face_boxes and, against face_reference, exact 0.63, within-one 0.89, Spearman 0.76
+(raw YuNet: 0.55/0.84/0.71) for ~19 ms of CPU per 182x268 poster.
 """
 
 from __future__ import annotations
