@@ -294,16 +294,20 @@ def run_stage(factory: sessionmaker[Session], ctx: StageContext, poster_id: int,
 
 
 def analyse_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
-    """Train the model and compute the correlations of a run; store and return the result."""
-    from posterlab.analysis import analyze
-    from posterlab.storage.export import results_frame
+    """Train the model and compute the correlations of a run; store and return the result.
 
-    with transaction(factory) as session:
-        run = session.get_one(Run, run_id)
-        frame = results_frame(session, run, vectors=True)
-        repo.save_analysis(session, run_id, state="running", result=run.analysis)
-    done = frame[frame["status"] == "done"].reset_index(drop=True)
+    Whatever goes wrong, the run's analysis ends ``done`` or ``failed`` (with the error),
+    never stuck in ``running``; ``posterlab analyze`` re-runs it by hand.
+    """
     try:
+        from posterlab.analysis import analyze
+        from posterlab.storage.export import results_frame
+
+        with transaction(factory) as session:
+            run = session.get_one(Run, run_id)
+            frame = results_frame(session, run, vectors=True)
+            repo.save_analysis(session, run_id, state="running", result=run.analysis)
+        done = frame[frame["status"] == "done"].reset_index(drop=True)
         result = analyze(done, seed=0).to_dict()
     except Exception as exc:
         log.exception("analysis of run %s failed", run_id)

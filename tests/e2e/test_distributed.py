@@ -19,7 +19,7 @@ def wait_complete(env: dict[str, str], timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = json.loads(run_cli("status", "--json", env=env).stdout)
-        if status["complete"] and status["analysis"] == "done":
+        if status["complete"] and status["analysis"] in ("done", "failed"):
             return status
         time.sleep(1.0)
     raise AssertionError(f"run not complete in {timeout}s: {status}")

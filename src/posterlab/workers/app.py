@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,9 +70,12 @@ def create_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=[Queue(name) for name in QUEUES],
+        # one direct exchange per queue: a message goes to exactly one queue
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name)
+                     for name in QUEUES],
         task_default_queue="fetch",
-        task_routes={f"posterlab.{name}": {"queue": name} for name in QUEUES},
+        task_routes={f"posterlab.{name}": {"queue": name, "exchange": name, "routing_key": name}
+                     for name in QUEUES},
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
