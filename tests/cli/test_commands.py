@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import env_for, run_cli
 
 from posterlab.storage.export import COLUMNS
+
+from support import env_for, run_cli
 
 CONTRACT = ["imdb_id", "title", "score", "genres", "status", "error", "face_count",
             "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v", "brightness",

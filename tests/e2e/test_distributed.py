@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import env_for, rows, run_cli, sample_manifest
 
 from posterlab.storage.models import SCALAR_COLUMNS
+
+from support import env_for, rows, run_cli, sample_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

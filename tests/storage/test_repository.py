@@ -27,8 +27,9 @@ def factory(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 
 def ref(row: int, imdb_id: str | None = "", error: str | None = None) -> PosterRef:
-    return PosterRef(row=row, imdb_id=str(1000 + row) if imdb_id == "" else imdb_id, title=f"Movie {row}",
-                     rating=6.5, genres=("Drama",), source=f"/p/{row}.jpg", error=error)
+    return PosterRef(row=row, imdb_id=str(1000 + row) if imdb_id == "" else imdb_id,
+                     title=f"Movie {row}", rating=6.5, genres=("Drama",),
+                     source=f"/p/{row}.jpg", error=error)
 
 
 def new_run(factory: sessionmaker[Session], name: str = "r") -> int:

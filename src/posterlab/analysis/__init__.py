@@ -7,7 +7,8 @@ Nothing here touches the database, the broker or the network; the only I/O is
 from __future__ import annotations
 
 from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
-from posterlab.analysis.correlations import correlate, face_buckets, fisher_ci
+from posterlab.analysis.correlations import bootstrap_ci, correlate, fisher_ci
+from posterlab.analysis.groups import colour_groups, face_buckets
 from posterlab.analysis.inputs import design_matrix
 from posterlab.analysis.mlp import MLP, TrainingHistory
 from posterlab.analysis.model import TrainingPlan, evaluate
@@ -22,6 +23,8 @@ __all__ = [
     "TrainingHistory",
     "TrainingPlan",
     "analyze",
+    "bootstrap_ci",
+    "colour_groups",
     "correlate",
     "design_matrix",
     "evaluate",

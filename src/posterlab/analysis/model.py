@@ -8,11 +8,13 @@ The hidden layer size comes from k-fold cross-validation on the training rows on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from posterlab.analysis.fitted import FittedModel
 from posterlab.analysis.inputs import Scaler, fit_scaler
 from posterlab.analysis.metrics import (
     classification_metrics,
@@ -32,7 +34,10 @@ class TrainingPlan:
     """How every MLP in an evaluation is built and trained.
 
     The defaults train on 1,600 posters in well under a second per network on one core:
-    early stopping usually ends training well before ``epochs``.
+    early stopping usually ends training well before ``epochs``. The hidden size is
+    chosen by ``folds``-fold cross-validation of single networks; the final model is the
+    mean of ``ensemble`` networks trained from different seeds, each early-stopped on
+    its own validation rows, so that together they learn from every training row.
     """
 
     hidden_sizes: tuple[int, ...] = (4, 8, 16)
@@ -46,12 +51,18 @@ class TrainingPlan:
     validation_fraction: float = 0.2
     patience: int = 10
     scaling: str = "standard"
+    # On 2,000 real posters (5-fold) one network was ~0.01 R^2 below least squares and
+    # five averaged ~0.01 above it; without genre, one fell below the mean baseline in
+    # 2 folds of 5 and five in none.
+    ensemble: int = 5
 
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) != h or h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
         if self.folds < 2:
             raise ValueError(f"folds must be at least 2, got {self.folds!r}")
+        if int(self.ensemble) != self.ensemble or self.ensemble < 1:
+            raise ValueError(f"ensemble must be a positive integer, got {self.ensemble!r}")
 
     def train(
         self, X: np.ndarray, y: np.ndarray, *, hidden: int, task: str, seed: int
@@ -69,13 +80,17 @@ class TrainingPlan:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Outcome of :func:`evaluate`: JSON-ready metrics, the learning curve, test predictions."""
+    """Outcome of :func:`evaluate`: JSON-ready metrics, the learning curve, test predictions.
+
+    ``fitted`` is the final network with its scaling and settings, ready to store.
+    """
 
     metrics: dict[str, Any]
     history: TrainingHistory
     test_index: np.ndarray
     predicted: np.ndarray
     cv_scores: dict[int, float] = field(default_factory=dict)
+    fitted: FittedModel | None = None
 
 
 def split_indices(n: int, *, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +147,8 @@ def evaluate(
     test_fraction: float = 0.2,
     seed: int = 0,
     plan: TrainingPlan | None = None,
+    inputs: Sequence[str] | None = None,
+    split: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Evaluation:
     """Train the MLP and both baselines on one split and score them on its test rows.
 
@@ -148,14 +165,22 @@ def evaluate(
     test_fraction, seed : float, int
         Held-out share and the seed of the split, the folds and every network.
     plan : TrainingPlan, optional
+    inputs : sequence of str, optional
+        Names of the columns of ``X``, kept with the fitted model; ``x0, x1, ...`` if
+        not given.
+    split : (train_index, test_index), optional
+        Explicit row indices instead of the seeded ``test_fraction`` split (for k-fold
+        comparisons); both non-empty and disjoint.
 
     Returns
     -------
     Evaluation
         ``metrics`` holds ``mlp``, ``mean_baseline`` and ``ols_baseline`` (MAE/RMSE/R^2 for
         regression, accuracy/AUC for classification), ``hidden_size``, ``cv_mse``,
-        ``n_train``, ``n_test``; ``predicted`` is the MLP's output on the test rows
-        (ratings, or band probabilities).
+        ``epochs`` and ``stopped`` (of the first network), ``ensemble``, ``member_epochs``,
+        ``n_train``, ``n_test``; ``predicted`` is the mean output of the ensemble on the
+        test rows (ratings, or band probabilities); ``history`` the learning curve of its
+        first network; ``fitted`` the networks with their scaling and settings.
 
     Examples
     --------
@@ -171,7 +196,12 @@ def evaluate(
     X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
     if X.ndim != 2 or len(X) != len(y) or not (np.isfinite(X).all() and np.isfinite(y).all()):
         raise ValueError("X must be a finite (n, p) array and y a finite (n,) array")
-    train, test = split_indices(len(X), test_fraction=test_fraction, seed=seed)
+    if split is None:
+        train, test = split_indices(len(X), test_fraction=test_fraction, seed=seed)
+    else:
+        train, test = (np.asarray(part, np.int64) for part in split)
+        if not (len(train) and len(test)) or np.intersect1d(train, test).size:
+            raise ValueError("split must be two non-empty, disjoint index arrays")
     target = _targets(y, task, band)
     if task == "classification" and np.ptp(target[train]) == 0:
         raise ValueError(f"band={band} puts every training rating on one side")
@@ -184,8 +214,13 @@ def evaluate(
     hidden = min(cv, key=lambda h: (cv[h], h))  # ties go to the smaller network
     x_scaler = fit_scaler(X[train], plan.scaling)
     X_train, X_test = x_scaler.transform(X[train]), x_scaler.transform(X[test])
-    net, history = plan.train(X_train, model_y[train], hidden=hidden, task=task, seed=seed)
-    predicted = y_scaler.inverse_transform(net.predict(X_test))
+    members = [
+        plan.train(X_train, model_y[train], hidden=hidden, task=task, seed=seed + k)
+        for k in range(plan.ensemble)
+    ]
+    history = members[0][1]
+    nets = tuple(net for net, _ in members)
+    predicted = y_scaler.inverse_transform(np.mean([net.predict(X_test) for net in nets], axis=0))
     ols = y_scaler.inverse_transform(ols_predict(ols_fit(X_train, model_y[train]), X_test))
     mean = np.full(len(test), target[train].mean())
     score = regression_metrics if task == "regression" else classification_metrics
@@ -197,10 +232,15 @@ def evaluate(
         "cv_mse": {str(h): v for h, v in cv.items()},
         "epochs": history.epochs,
         "stopped": history.stopped,
+        "ensemble": len(nets),
+        "member_epochs": [h.epochs for _, h in members],
         "n_train": len(train),
         "n_test": len(test),
     }
     if task == "classification":
         metrics["band"] = band
         metrics["positive_share_train"] = float(target[train].mean())
-    return Evaluation(metrics, history, test, predicted, cv)
+    names = list(inputs) if inputs is not None else [f"x{k}" for k in range(X.shape[1])]
+    settings = {**asdict(plan), "hidden_size": hidden, "task": task, "seed": seed}
+    fitted = FittedModel(nets, x_scaler, y_scaler, plan=settings).with_inputs(names)
+    return Evaluation(metrics, history, test, predicted, cv, fitted)

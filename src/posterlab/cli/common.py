@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab import __version__
@@ -80,16 +81,14 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:
-    from posterlab.storage.engine import make_engine, session_factory
+    from posterlab.storage.engine import make_engine
     from posterlab.storage.schema import ensure_schema
 
     with errors_as_click():
         engine = make_engine(settings.database_url, readonly=readonly)
         try:
             ensure_schema(engine, create=create)
-        except PosterlabError:
-            raise
-        except Exception as exc:
+        except (SQLAlchemyError, OSError) as exc:  # server down, bad credentials, no file
             from posterlab.config import redact_url
 
             raise PosterlabError(

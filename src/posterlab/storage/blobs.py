@@ -43,7 +43,8 @@ class BlobStore:
                 fh.write(data)
             os.replace(tmp, target)
         except OSError as exc:
-            raise StorageError(f"cannot write to the blob store {self.root}: {exc.strerror}") from None
+            raise StorageError(
+                f"cannot write to the blob store {self.root}: {exc.strerror}") from None
         return digest
 
     def get(self, sha256: str) -> bytes:

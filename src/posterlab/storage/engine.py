@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import redact_url
@@ -38,7 +39,7 @@ def make_engine(url: str, *, readonly: bool = False, pool_size: int = 5) -> Engi
     url = normalise_url(url)
     try:
         parsed = make_url(url)
-    except Exception:
+    except ArgumentError:
         raise StorageError(f"database URL {redact_url(url)!r} is not a valid SQLAlchemy URL; "
                            "use e.g. sqlite:///posterlab.db or postgresql://user@host/db") from None
     if parsed.get_backend_name() == "sqlite":
@@ -46,7 +47,7 @@ def make_engine(url: str, *, readonly: bool = False, pool_size: int = 5) -> Engi
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": pool_size, "max_overflow": 5}
     try:
         return create_engine(url, **kwargs)
-    except Exception as exc:
+    except (ArgumentError, ImportError) as exc:  # bad options, or the driver is missing
         raise StorageError(f"cannot use database {redact_url(url)}: {exc}") from None
 
 
