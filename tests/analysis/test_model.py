@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posterlab.analysis import TrainingPlan, design_matrix, evaluate
-from posterlab.analysis.inputs import fit_scaler
+from posterlab.analysis import MLP, TrainingPlan, design_matrix, evaluate
+from posterlab.analysis.fitted import FittedModel
+from posterlab.analysis.inputs import Scaler, fit_scaler
 from posterlab.analysis.metrics import auc, classification_metrics, ols_fit, regression_metrics
 from posterlab.analysis.model import split_indices
 from posterlab.analysis.synthetic import synthetic_frame
 
-SMALL = TrainingPlan(hidden_sizes=(4, 8), folds=2, epochs=60)
+SMALL = TrainingPlan(hidden_sizes=(4, 8), folds=2, epochs=60, ensemble=2)
 
 
 def test_regression_metrics_have_known_values() -> None:
@@ -122,3 +123,47 @@ def test_invalid_evaluation_arguments_raise_value_error_naming_them() -> None:
         TrainingPlan(hidden_sizes=())
     with pytest.raises(ValueError, match="folds"):
         TrainingPlan(folds=1)
+    with pytest.raises(ValueError, match="ensemble"):
+        TrainingPlan(ensemble=0)
+    with pytest.raises(ValueError, match="split"):
+        evaluate(X, y, split=(np.arange(10), np.arange(5, 20)))
+
+
+def test_the_fitted_model_is_the_mean_of_its_networks_and_reproduces_the_test_output() -> None:
+    frame = synthetic_frame(200, seed=6)
+    X, y = design_matrix(frame, histograms=False).to_numpy(), frame["score"].to_numpy()
+    result = evaluate(X, y, seed=2, plan=SMALL, inputs=[f"c{k}" for k in range(X.shape[1])])
+    fitted = result.fitted
+    assert fitted is not None and len(fitted.networks) == 2 == result.metrics["ensemble"]
+    assert len(result.metrics["member_epochs"]) == 2
+    np.testing.assert_allclose(fitted.predict(X[result.test_index]), result.predicted, rtol=1e-12)
+    scaled = fitted.x_scaler.transform(X[:5])
+    by_hand = np.mean([net.predict(scaled) for net in fitted.networks], axis=0)
+    np.testing.assert_allclose(fitted.predict(X[:5]), fitted.y_scaler.inverse_transform(by_hand))
+    stored = fitted.to_dict()
+    assert stored["inputs"][0] == "c0" and stored["plan"]["seed"] == 2
+    again = FittedModel.from_dict(stored)
+    np.testing.assert_array_equal(again.predict(X[:5]), fitted.predict(X[:5]))
+
+
+def test_an_explicit_split_is_used_as_given() -> None:
+    frame = synthetic_frame(120, seed=3)
+    X, y = design_matrix(frame, histograms=False).to_numpy(), frame["score"].to_numpy()
+    train, test = np.arange(100), np.arange(100, 120)
+    result = evaluate(X, y, plan=SMALL, split=(train, test))
+    np.testing.assert_array_equal(result.test_index, test)
+    assert (result.metrics["n_train"], result.metrics["n_test"]) == (100, 20)
+
+
+def test_stored_networks_that_do_not_fit_together_are_rejected() -> None:
+    unit = Scaler(np.zeros(2), np.ones(2)), Scaler(np.zeros(1), np.ones(1))
+    with pytest.raises(ValueError, match="same shape"):
+        FittedModel((MLP((2, 3, 1), seed=0), MLP((2, 4, 1), seed=0)), *unit)
+    stored = FittedModel((MLP((2, 3, 1), seed=0),), *unit).to_dict()
+    stored["members"][0]["biases"][0] = [0.0, 1.0]  # 2 biases for 3 units
+    with pytest.raises(ValueError, match="stored network"):
+        FittedModel.from_dict(stored)
+    with pytest.raises(ValueError, match="stored network"):
+        FittedModel.from_dict({"layer_sizes": [2, 1]})
+    with pytest.raises(ValueError, match="inputs"):
+        FittedModel((MLP((2, 1), seed=0),), *unit).with_inputs(["a"])

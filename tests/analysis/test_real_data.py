@@ -30,9 +30,10 @@ def reference() -> pd.DataFrame:
 
 def test_face_buckets_of_the_reference_set(reference: pd.DataFrame) -> None:
     buckets = face_buckets(reference)
-    assert buckets["n"].tolist() == [124, 79, 39, 25, 33]
-    expected = [reference.loc[reference["face_count"] == k, "score"].mean() for k in range(4)]
-    np.testing.assert_allclose(buckets["mean"].iloc[:4], expected)
+    assert buckets["n"].tolist() == [124, 79, 39, 25, 13, 20]
+    expected = [reference.loc[reference["face_count"] == k, "score"].mean() for k in range(5)]
+    np.testing.assert_allclose(buckets["mean"].iloc[:5], expected)
+    assert (buckets["ci_low"] < buckets["mean"]).all()
 
 
 def test_face_count_correlation_on_the_reference_set(reference: pd.DataFrame) -> None:
@@ -42,10 +43,11 @@ def test_face_count_correlation_on_the_reference_set(reference: pd.DataFrame) ->
         np.corrcoef(reference["face_count"], reference["score"])[0, 1]
     )
     assert row["ci_low"] < 0 < row["ci_high"]  # a weak association, not significant at n=300
+    assert row["fisher_low"] < 0 < row["fisher_high"]
 
 
 def test_analyze_runs_on_real_ratings_with_face_counts_and_genres(reference: pd.DataFrame) -> None:
-    result = analyze(reference[["imdb_id", "score", "genres", "face_count"]])
+    result = analyze(reference[["imdb_id", "score", "genres", "face_count"]], n_boot=500)
     regression = result.model["regression"]
     assert regression["n_train"] + regression["n_test"] == 300
     assert "genre_Drama" in regression["inputs"]
