@@ -93,7 +93,10 @@ class Settings:
     fetch_read_timeout: float = 20.0
     max_download_bytes: int = 20 * 1024 * 1024  # posters are ~30 KB; 20 MB is generous
     max_pixels: int = 50_000_000  # decompression-bomb guard, checked before decoding
-    stuck_after_seconds: float = 900.0  # a non-terminal item untouched this long is re-queued
+    stuck_after_seconds: float = 900.0  # a claimed stage untouched this long is re-queued
+    # Redis redelivers a message left unacknowledged this long (a worker died holding it);
+    # longer than any task and retry countdown, so a slow task is not run twice
+    visibility_timeout: int = 2 * 3600
     preprocess: Mapping[str, Any] = field(default_factory=dict)  # overrides of PreprocessConfig
 
     def with_(self, **changes: Any) -> Settings:
@@ -121,7 +124,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``POSTERLAB_BLOB_DIR``, ``POSTERLAB_FACE_PROVIDER``, ``POSTERLAB_FACE_API_URL``,
     ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``),
     ``POSTERLAB_FACE_API_BURST``, ``POSTERLAB_FETCH_ALLOW`` (comma-separated hosts or CIDRs),
-    ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``.
+    ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
+    (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds).
     """
     env = os.environ if env is None else env
     get = env.get
@@ -146,7 +150,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     if get("POSTERLAB_FETCH_ALLOW"):
         values["fetch_allow"] = split_list(get("POSTERLAB_FETCH_ALLOW", ""))
     for name, key in (("max_pixels", "POSTERLAB_MAX_PIXELS"),
-                      ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES")):
+                      ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES"),
+                      ("stuck_after_seconds", "POSTERLAB_STUCK_AFTER"),
+                      ("visibility_timeout", "POSTERLAB_VISIBILITY_TIMEOUT")):
         number = _int(get(key), key)
         if number is not None:
             values[name] = number

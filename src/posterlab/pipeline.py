@@ -163,9 +163,13 @@ def compute(job: Job, ctx: StageContext) -> Outcome:
 
 
 def _failure(job: Job, exc: PosterlabError, *, retry_after: float | None = None) -> Outcome:
+    from posterlab.faces.base import usage_of
+
+    usage = usage_of(exc)  # failed API calls are paid for too: count them
     return Outcome(job.poster_id, job.stage, job.attempt, error=exc.reason[:2000],
                    error_code=exc.code, retryable=exc.retryable, retry_after=retry_after,
-                   counters=dict(getattr(exc, "counters", {}) or {}))
+                   counters={"api_calls": usage.api_calls, "rate_limited": usage.rate_limited,
+                             "retries": usage.retries})
 
 
 def _fetch(job: Job, ctx: StageContext) -> Outcome:

@@ -29,22 +29,34 @@ from posterlab.storage import repository as repo
 from posterlab.storage.engine import transaction
 
 
-def _sweep(store: Store, run_name: str | None, broker: str | None) -> int:
-    """Re-publish posters of a distributed run stuck in a pending stage past the timeout."""
-    with transaction(store.factory) as session:
-        run = repo.find_run(session, run_name)
-        if run.mode != "distributed":
-            return 0
-        stuck = repo.stuck_posters(session, run.id,
-                                   timedelta(seconds=store.settings.stuck_after_seconds))
-        repo.touch(session, (pid for pid, _ in stuck))
-    if stuck:
-        from posterlab.workers.app import create_app
+def _sweep(store: Store, run_name: str | None) -> int:
+    """Re-publish posters of a distributed run that nobody is working on any more.
 
-        app = create_app(store.settings)
+    A poster claimed longer ago than ``POSTERLAB_STUCK_AFTER`` without progress lost its
+    worker; when the broker's queues are empty, a poster waiting that long lost its message.
+    Re-publishing is harmless: tasks are idempotent.
+    """
+    with store.factory() as session:
+        run = repo.find_run(session, run_name)
+        if run.mode != "distributed" or run.pending == 0:
+            return 0
+        run_id = run.id
+    from posterlab.workers.app import create_app, queues_empty
+
+    app = create_app(store.settings)
+    try:
+        idle = queues_empty(app)
+    except Exception:  # noqa: BLE001 - no broker: nothing to sweep into, status still shows
+        return 0
+    with transaction(store.factory) as session:
+        stuck = repo.stuck_posters(session, run_id,
+                                   timedelta(seconds=store.settings.stuck_after_seconds),
+                                   include_unclaimed=idle)
+        repo.release(session, (pid for pid, _ in stuck))
+    with app.producer_or_acquire() as producer:
         for pid, stage in stuck:
             args = [[pid]] if stage == "fetch" else [pid]
-            app.tasks[f"posterlab.{stage}"].apply_async(args=args)
+            app.tasks[f"posterlab.{stage}"].apply_async(args=args, producer=producer)
     return len(stuck)
 
 
@@ -71,7 +83,7 @@ def status(run_name: str | None, db: str | None, broker: str | None, watch: bool
     """
     settings = settings_from(db=db, broker=broker)
     store = open_store(settings)
-    swept = _sweep(store, run_name, broker) if sweep else 0
+    swept = _sweep(store, run_name) if sweep else 0
     with store.factory() as session:
         current = run_status(session, repo.find_run(session, run_name))
     current["swept"] = swept

@@ -73,7 +73,7 @@ class Poster(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "movie_key", name="uq_posters_run_movie"),
         Index("ix_posters_run_status", "run_id", "status"),
-        Index("ix_posters_status_updated", "status", "updated_at"),
+        Index("ix_posters_run_claimed", "run_id", "claimed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +98,9 @@ class Poster(Base):
     rate_limited: Mapped[int] = mapped_column(Integer, default=0)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
+    # set while a worker holds the poster's current stage; a stale value means the
+    # worker died mid-stage and the sweeper may re-queue the poster
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -144,7 +144,8 @@ def claim(session: Session, poster_id: int, stage: str, *, worker: str | None = 
     """Mark an attempt at ``stage``; None when the poster is no longer at that stage."""
     result = session.execute(
         update(Poster).where(Poster.id == poster_id, Poster.status == stage)
-        .values(attempts=Poster.attempts + 1, updated_at=utcnow(), worker=worker)
+        .values(attempts=Poster.attempts + 1, updated_at=utcnow(), claimed_at=utcnow(),
+                worker=worker)
         .returning(Poster.id)
     ).first()
     if result is None:
@@ -156,7 +157,8 @@ def advance(session: Session, poster_id: int, stage: str, to: str, **fields: Any
     """Move a poster from ``stage`` to the next pending stage."""
     result = session.execute(
         update(Poster).where(Poster.id == poster_id, Poster.status == stage)
-        .values(status=to, updated_at=utcnow(), **fields).returning(Poster.id)
+        .values(status=to, updated_at=utcnow(), claimed_at=None, **fields)
+        .returning(Poster.id)
     ).first()
     return result is not None
 
@@ -173,7 +175,7 @@ def finish(session: Session, poster_id: int, stage: str, *, status: str,
     result = session.execute(
         update(Poster).where(Poster.id == poster_id, Poster.status == stage)
         .values(status=status, error=error, error_code=error_code, updated_at=utcnow(),
-                **fields)
+                claimed_at=None, **fields)
         .returning(Poster.run_id)
     ).first()
     if result is None:
@@ -214,21 +216,33 @@ def requeue_failed(session: Session, run_id: int, *, reason: str | None = None) 
     return ids
 
 
-def stuck_posters(session: Session, run_id: int, older_than: timedelta) -> list[tuple[int, str]]:
-    """Posters in a pending stage untouched for ``older_than``: (id, stage) pairs."""
+def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,
+                  include_unclaimed: bool = False, limit: int = 10_000
+                  ) -> list[tuple[int, str]]:
+    """Posters of a pending stage that nobody is working on: (id, stage) pairs.
+
+    Claimed more than ``older_than`` ago and never advanced: the worker died mid-stage.
+    With ``include_unclaimed`` (only safe when the broker's queues are empty), also the
+    posters waiting in a stage untouched that long: their message was lost.
+    """
     cutoff = utcnow() - older_than
+    stale = Poster.claimed_at < cutoff
+    if include_unclaimed:
+        stale = stale | (Poster.claimed_at.is_(None) & (Poster.updated_at < cutoff))
     rows = session.execute(
         select(Poster.id, Poster.status).where(
-            Poster.run_id == run_id, Poster.status.in_(PENDING_STAGES),
-            Poster.updated_at < cutoff)
+            Poster.run_id == run_id, Poster.status.in_(PENDING_STAGES), stale)
+        .order_by(Poster.id).limit(limit)
     ).all()
     return [(r.id, r.status) for r in rows]
 
 
-def touch(session: Session, poster_ids: Iterable[int]) -> None:
+def release(session: Session, poster_ids: Iterable[int]) -> None:
+    """Forget the claims on these posters (re-queued by the sweeper)."""
     ids = list(poster_ids)
     if ids:
-        session.execute(update(Poster).where(Poster.id.in_(ids)).values(updated_at=utcnow()))
+        session.execute(update(Poster).where(Poster.id.in_(ids))
+                        .values(claimed_at=None, updated_at=utcnow()))
 
 
 # ---------------------------------------------------------------- features and faces

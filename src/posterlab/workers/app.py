@@ -21,9 +21,6 @@ from posterlab.config import Settings
 
 QUEUES: tuple[str, ...] = ("fetch", "extract", "faces", "analysis")
 FETCH_CHUNK = 64  # ids per fetch message: 1M posters -> ~16k messages to publish
-# Redis redelivers an unacknowledged message after this; longer than any task and any
-# retry countdown (capped at 5 min) so a slow task is not run twice by accident.
-VISIBILITY_TIMEOUT = 2 * 3600
 
 
 @dataclass
@@ -76,7 +73,7 @@ def create_app(settings: Settings) -> Celery:
         task_default_queue="fetch",
         task_routes={f"posterlab.{name}": {"queue": name, "exchange": name, "routing_key": name}
                      for name in QUEUES},
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_send_task_events=False,
@@ -101,3 +98,12 @@ def publish_fetch(app: Celery, poster_ids: list[int], producer: Any = None) -> i
         task.apply_async(args=[poster_ids[start:start + FETCH_CHUNK]], producer=producer)
         sent += 1
     return sent
+
+
+def queues_empty(app: Celery) -> bool:
+    """True when no posterlab message waits in, or is held unacknowledged from, any queue."""
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        waiting = sum(int(client.llen(name)) for name in QUEUES)
+        unacked = int(client.hlen("unacked"))  # kombu's Redis transport keeps held ones here
+    return waiting == 0 and unacked == 0
