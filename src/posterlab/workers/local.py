@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from posterlab.config import Settings
+from posterlab.config import Rate, Settings
 from posterlab.pipeline import Job, Outcome, StageContext, Step, compute, plan, record
 from posterlab.storage import repository as repo
 from posterlab.storage.engine import transaction
@@ -79,7 +79,8 @@ def run_embedded(
         pool = None
     else:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
-                                   initializer=_init_child, initargs=(settings,))
+                                   initializer=_init_child,
+                                   initargs=(share_face_quota(settings, workers),))
         submit = lambda job: pool.submit(_compute_in_child, job)  # noqa: E731
     in_flight: dict[Future[Outcome], Job] = {}
     limit = workers * IN_FLIGHT_PER_WORKER
@@ -109,6 +110,17 @@ def run_embedded(
         if pool is not None:
             pool.shutdown(wait=not summary.interrupted, cancel_futures=True)
     return summary
+
+
+def share_face_quota(settings: Settings, workers: int) -> Settings:
+    """Each of ``workers`` children gets its share of the face-API quota.
+
+    Embedded runs have no Redis to hold a global limiter, so the quota is split: the
+    children together never exceed ``POSTERLAB_FACE_API_RATE``.
+    """
+    rate = settings.face_api_rate
+    share = Rate(rate.count / workers, rate.period, max(1, rate.burst // workers))
+    return settings.with_(face_api_rate=share)
 
 
 def _inline_submit(ctx: StageContext) -> Callable[[Job], Future[Outcome]]:
