@@ -8,11 +8,23 @@ scores both on the test rows. Part 2 trains the same network by plain gradient d
 once as the course does it (one ``fit_step`` per sample) and once vectorised in
 mini-batches, for the same number of epochs.
 
+With ``--real`` (the 2,000 posters of /work/shared/data/posters) or ``--export FILE`` (a
+``posterlab export`` CSV or parquet) it instead scores the analysis as it runs -- the
+MLP exactly as :func:`posterlab.analysis.evaluate` trains it (hidden size by
+cross-validation, an ensemble of early-stopped networks) -- against the mean and least-
+squares baselines, scikit-learn's ``MLPRegressor`` and ``HistGradientBoostingRegressor``,
+by k-fold cross-validation on the same folds and inputs, with and without genre
+indicators; plus the face-count/rating correlation with its bootstrap interval. For
+``--real`` the features are computed here (``analyse_bytes`` and the local face detector)
+and cached in /tmp/posterlab-real-features.parquet, so reruns take seconds.
+
 Examples::
 
     .venv/bin/python benchmarks/model.py                 # 2,000 synthetic posters
     .venv/bin/python benchmarks/model.py --rows 20000 --epochs 50
     .venv/bin/python benchmarks/model.py --csv export.csv   # a `posterlab export` CSV
+    .venv/bin/python benchmarks/model.py --real          # the real posters, 5-fold
+    .venv/bin/python benchmarks/model.py --export run.parquet --folds 10
 
 Prints a table, then one JSON line with every figure.
 
@@ -25,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -33,11 +46,57 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from posterlab.analysis import MLP, design_matrix
+from posterlab.analysis import MLP, TrainingPlan, correlate, design_matrix, evaluate
 from posterlab.analysis.inputs import fit_scaler
-from posterlab.analysis.metrics import regression_metrics
+from posterlab.analysis.metrics import ols_fit, ols_predict, regression_metrics
 from posterlab.analysis.model import split_indices
 from posterlab.analysis.synthetic import synthetic_frame
+
+POSTERS = Path("/work/shared/data/posters/index.csv")
+CACHE = Path("/tmp/posterlab-real-features.parquet")
+
+
+def real_frame(index: Path = POSTERS, cache: Path = CACHE) -> tuple[pd.DataFrame, str]:
+    """Features and face counts of every poster of ``index``, cached; and how faces were counted."""
+    if cache.exists():
+        df = pd.read_parquet(cache)
+        return df, str(df.attrs.get("faces", "as cached in " + str(cache)))
+    from posterlab.imaging import analyse_bytes
+
+    try:
+        from posterlab.faces.local import LocalDetector
+
+        detector: Any = LocalDetector()
+        faces = "posterlab.faces.local.LocalDetector"
+    except ImportError as exc:
+        detector, faces = None, f"face_count = 0: posterlab.faces.local not importable ({exc})"
+    manifest = pd.read_csv(index, encoding="latin-1")
+    rows, failed, start = [], 0, time.perf_counter()
+    for i, rec in enumerate(manifest.to_dict("records")):
+        data = (index.parent / rec["poster_file"]).read_bytes()
+        try:
+            scalars = analyse_bytes(data).scalars
+            count = detector.detect(data).count if detector is not None else 0
+        except Exception as exc:  # a poster that cannot be analysed is counted, not fatal
+            failed += 1
+            print(f"  {rec['imdbId']}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            continue
+        rows.append({"imdb_id": str(rec["imdbId"]), "score": rec["IMDB Score"],
+                     "genres": rec["Genre"], "face_count": count, **scalars})  # fmt: skip
+        if (i + 1) % 250 == 0:
+            print(f"  features of {i + 1}/{len(manifest)} posters, "
+                  f"{time.perf_counter() - start:.0f} s", file=sys.stderr)  # fmt: skip
+    df = pd.DataFrame(rows)
+    df.attrs.update(faces=faces, failed=failed)
+    df.to_parquet(cache)
+    return df, faces
+
+
+def load_export(path: Path) -> pd.DataFrame:
+    df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+    if "status" in df.columns:  # an export lists failed and pending posters too
+        df = df[df["status"] == "done"]
+    return df.reset_index(drop=True)
 
 
 def load(args: argparse.Namespace) -> pd.DataFrame:
@@ -125,10 +184,129 @@ def against_loop(data: dict[str, Any], args: argparse.Namespace) -> dict[str, An
     }
 
 
+def _sklearn_models(seed: int) -> dict[str, Any]:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.neural_network import MLPRegressor
+
+    return {
+        "MLPRegressor(32)": MLPRegressor(hidden_layer_sizes=(32,), max_iter=200,
+                                         random_state=seed),
+        "HistGradientBoosting": HistGradientBoostingRegressor(random_state=seed),
+    }  # fmt: skip
+
+
+def one_fold(
+    X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Test predictions and training seconds of every model on one fold."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    ev, mlp_s = timed(lambda: evaluate(X, y, seed=seed, plan=TrainingPlan(), split=(train, test)))
+    xs, ys = fit_scaler(X[train]), fit_scaler(y[train])
+    X_train, X_test, y_train = xs.transform(X[train]), xs.transform(X[test]), y[train]
+    coef, ols_s = timed(lambda: ols_fit(X_train, y_train))
+    out = {
+        "posterlab MLP": (ev.predicted, mlp_s),
+        "least squares": (ols_predict(coef, X_test), ols_s),
+        "mean baseline": (np.full(len(test), y_train.mean()), 0.0),
+    }
+    for name, model in _sklearn_models(seed).items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # 200 epochs, as configured
+            _, seconds = timed(lambda m=model: m.fit(X_train, ys.transform(y_train)))
+        out[name] = (ys.inverse_transform(model.predict(X_test)), seconds)
+    return out
+
+
+def kfold(X: np.ndarray, y: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
+    """Every model on the same ``args.folds`` folds: mean test R^2, MAE, training seconds."""
+    folds = np.array_split(np.random.default_rng(args.seed).permutation(len(y)), args.folds)
+    scores: dict[str, dict[str, list[float]]] = {}
+    for k, test in enumerate(folds):
+        train = np.concatenate([f for j, f in enumerate(folds) if j != k])
+        for name, (predicted, seconds) in one_fold(X, y, train, test, args.seed).items():
+            m = regression_metrics(y[test], predicted)
+            entry = scores.setdefault(name, {"r2": [], "mae": [], "train_s": []})
+            entry["r2"].append(m["r2"])
+            entry["mae"].append(m["mae"])
+            entry["train_s"].append(seconds)
+    out: dict[str, Any] = {
+        name: {"r2": float(np.mean(v["r2"])), "r2_sd": float(np.std(v["r2"])),
+               "mae": float(np.mean(v["mae"])), "train_s": float(np.mean(v["train_s"])),
+               "r2_folds": [round(r, 4) for r in v["r2"]]}
+        for name, v in scores.items()
+    }  # fmt: skip
+    mlp = np.array(scores["posterlab MLP"]["r2"])
+    ols, mean = np.array(scores["least squares"]["r2"]), np.array(scores["mean baseline"]["r2"])
+    out["time_ratio_posterlab_over_mlpregressor"] = (
+        out["posterlab MLP"]["train_s"] / out["MLPRegressor(32)"]["train_s"]
+    )
+    out["mlp_folds_at_least_ols"] = int(np.sum(mlp >= ols))
+    out["mlp_folds_at_least_mean"] = int(np.sum(mlp >= mean))
+    return out
+
+
+def real(args: argparse.Namespace) -> None:
+    """The ``--real`` / ``--export`` comparison."""
+    from threadpoolctl import threadpool_limits
+
+    if args.export is not None:
+        df, faces = load_export(args.export), f"from the export {args.export}"
+    else:
+        df, faces = real_frame()
+    df = df[pd.to_numeric(df["score"], errors="coerce").notna()].reset_index(drop=True)
+    y = df["score"].to_numpy(np.float64)
+    results: dict[str, Any] = {}
+    with threadpool_limits(limits=args.blas_threads, user_api="blas"):
+        for label, genres in (("poster_only", False), ("with_genre", True)):
+            X = design_matrix(df, histograms=False, genres=genres)
+            keep = X.notna().all(axis=1).to_numpy()
+            results[label] = {"inputs": X.shape[1], "rows": int(keep.sum()),
+                              **kfold(X.to_numpy()[keep], y[keep], args)}  # fmt: skip
+        face = correlate(df, features=["face_count"], seed=args.seed).iloc[0]
+    plan = TrainingPlan()
+    print(f"{len(df)} rated posters; faces: {faces}; {args.folds}-fold CV, seed {args.seed}, "
+          f"BLAS threads {args.blas_threads}")  # fmt: skip
+    print(
+        f"posterlab MLP train s: all of evaluate() -- hidden size in {plan.hidden_sizes} by "
+        f"{plan.folds}-fold CV ({len(plan.hidden_sizes) * plan.folds} networks), then "
+        f"{plan.ensemble} averaged networks; MLPRegressor(32): one network, 200 epochs"
+    )
+    for label, res in results.items():
+        print(f"\n{label.replace('_', ' ')} ({res['inputs']} inputs, {res['rows']} rows)")
+        print(f"{'model':<24}{'R^2':>8}{'+-sd':>7}{'MAE':>8}{'train s':>10}")
+        for name in ("posterlab MLP", "least squares", "mean baseline", "MLPRegressor(32)",
+                     "HistGradientBoosting"):  # fmt: skip
+            m = res[name]
+            print(f"{name:<24}{m['r2']:>8.3f}{m['r2_sd']:>7.3f}{m['mae']:>8.3f}"
+                  f"{m['train_s']:>10.3f}")  # fmt: skip
+        print(f"posterlab / MLPRegressor training time: "
+              f"{res['time_ratio_posterlab_over_mlpregressor']:.2f}; MLP >= least squares in "
+              f"{res['mlp_folds_at_least_ols']}/{args.folds} folds, >= mean baseline in "
+              f"{res['mlp_folds_at_least_mean']}/{args.folds}")  # fmt: skip
+    print(f"\nface_count vs rating: Pearson r = {face['pearson_r']:.3f}, 95% bootstrap CI "
+          f"[{face['ci_low']:.3f}, {face['ci_high']:.3f}] (Fisher [{face['fisher_low']:.3f}, "
+          f"{face['fisher_high']:.3f}]), p = {face['pearson_p']:.3g}, n = {face['n']}")  # fmt: skip
+    print(json.dumps({
+        "benchmark": "model_real", "rows": len(df), "faces": faces, "folds": args.folds,
+        "seed": args.seed, "blas_threads": args.blas_threads, **results,
+        "face_count_correlation": {"n": int(face["n"]), **{
+            k: float(face[k]) for k in ("pearson_r", "pearson_p", "ci_low", "ci_high",
+                                        "fisher_low", "fisher_high")}},
+    }, default=float))  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=2000, help="synthetic posters (default 2000)")
     parser.add_argument("--csv", type=Path, help="use this export CSV instead of synthetic data")
+    parser.add_argument(
+        "--real", action="store_true", help=f"k-fold comparison on the posters of {POSTERS}"
+    )
+    parser.add_argument(
+        "--export", type=Path, help="k-fold comparison on a posterlab export (CSV or parquet)"
+    )
+    parser.add_argument("--folds", type=int, default=5, help="folds for --real (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
     parser.add_argument("--epochs", type=int, default=100, help="epochs, part 1 (default 100)")
@@ -140,6 +318,9 @@ def main() -> None:
                         help="per-sample SGD step, part 2 (x sqrt(batch) for batches)")  # fmt: skip
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads (default 1)")
     args = parser.parse_args()
+    if args.real or args.export is not None:
+        real(args)
+        return
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     data = prepare(load(args), args.seed)
