@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
 from posterlab.analysis.correlations import bootstrap_ci, correlate, fisher_ci
+from posterlab.analysis.fitted import FittedModel
 from posterlab.analysis.groups import colour_groups, face_buckets
 from posterlab.analysis.inputs import design_matrix
 from posterlab.analysis.mlp import MLP, TrainingHistory
@@ -20,6 +21,7 @@ __all__ = [
     "MLP",
     "SCALAR_FEATURES",
     "AnalysisResult",
+    "FittedModel",
     "TrainingHistory",
     "TrainingPlan",
     "analyze",

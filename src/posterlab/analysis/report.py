@@ -204,7 +204,10 @@ def _figures(result: AnalysisResult, df: pd.DataFrame) -> dict[str, tuple[str, F
                                plot_feature_scatter(usable, scatter)),
         "correlations.png": ("Correlation of each feature with the rating",
                              plot_correlations(result.correlations)),
-        "learning_curve.png": ("MLP learning curves", plot_learning_curve(result.history)),
+        "learning_curve.png": (
+            "MLP learning curves (first network of each ensemble)",
+            plot_learning_curve(result.history),
+        ),
         "predictions.png": ("Predicted against actual rating (test rows, with genre)",
                             plot_predictions(result.predictions)),
     }  # fmt: skip
