@@ -64,7 +64,7 @@ def test_http_provider_counts_faces_and_a_second_run_pays_for_nothing(
     # embedded runs split the quota between their processes (no shared Redis): a strict
     # server may still answer an occasional 429 on the processes' phase; it is retried
     assert first["rate_limited"] <= max(2, first["api_calls"] // 10), first
-    assert first["api_calls"] == distinct + first["rate_limited"]
+    assert first["api_calls"] >= distinct + first["rate_limited"]
 
     # the same posters in another run: every answer comes from the cache
     run_cli("run", str(manifest), "--run", "second", "--workers", "2", "--no-analysis", env=env)
