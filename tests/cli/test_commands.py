@@ -30,7 +30,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 def test_demo_says_it_is_synthetic_and_writes_database_and_report(demo_run) -> None:
     out, _ = demo_run
     assert (out / "posterlab.db").is_file()
-    assert (out / "report" / "index.html").is_file()
+    html = (out / "report" / "report.html").read_text()
+    assert (out / "report" / "report.md").is_file()
+    assert "demo" in html and "face" in html.lower()
     assert len(list((out / "posters").glob("*.jpg"))) == 16
 
 

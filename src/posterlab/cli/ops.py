@@ -288,24 +288,29 @@ def write_report_for(settings: Settings, run_name: str | None, out_dir: Path) ->
         run = repo.find_run(session, run_name)
         frame = results_frame(session, run, vectors=True)
         title = f"posterlab report: run {run.name}"
+        summary = {"run": run.name, "total": run.total,
+                   "counts": repo.status_counts(session, run.id),
+                   "failures": [{"code": g["code"], "count": g["count"]}
+                                for g in repo.failure_groups(session, run.id, examples=0)]}
     done = frame[frame["status"] == "done"].reset_index(drop=True)
     result = analyze_frame(done, seed=0)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_report(result, done, out_dir, title=title)
+    return write_report(result, done, out_dir, title=title, run_summary=summary)
 
 
 @cli.command()
 @run_option
 @db_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              required=True, help="Folder for index.html and the plots.")
+              required=True, help="Folder for report.html, report.md and the plots.")
 @wrap_errors
 def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
-    """Write an HTML report with plots (rating vs faces, colour, correlations, model).
+    """Write report.html (self-contained) and report.md with the run's counts and failures,
+    correlations, grouped means, model metrics against baselines, and plots.
 
     \b
     Example:
-      posterlab report --out report/ && open report/index.html
+      posterlab report --run posters-index --out report/ && open report/report.html
     """
     index = write_report_for(settings_from(db=db), run_name, out_dir)
     console(stderr=True).print(f"report written: {index}")
