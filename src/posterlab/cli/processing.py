@@ -149,7 +149,6 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
 
     index = write_report_for(settings, "demo", out_dir / "report")
     out.print(f"report: {index}")
-    out.print(f"database: {settings.database_url}")
     out.print("[bold yellow]Remember: these posters and ratings are synthetic.[/]")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.table import Table
@@ -21,13 +21,17 @@ def run_status(session: Session, run: Run) -> dict[str, Any]:
     """The ``status --json`` object (contract: run, total, counts, face-API figures)."""
     counts = repo.status_counts(session, run.id)
     since = utcnow() - timedelta(seconds=RATE_WINDOW)
-    recent = session.scalar(select(func.count()).where(
+    recent, first, last = session.execute(select(
+        func.count(), func.min(Poster.updated_at), func.max(Poster.updated_at)).where(
         Poster.run_id == run.id, Poster.status.in_(("done", "failed")),
-        Poster.updated_at >= since)) or 0
+        Poster.updated_at >= since)).one()
     workers = session.scalar(select(func.count(distinct(Poster.worker))).where(
         Poster.run_id == run.id, Poster.updated_at >= utcnow() - timedelta(minutes=5))) or 0
-    rate = recent / RATE_WINDOW
     pending = sum(counts[s] for s in PENDING_STAGES)
+    rate = 0.0
+    if recent:  # completions per second over the recent window (ends now, or at the end)
+        end = _aware(last) if pending == 0 else utcnow()
+        rate = recent / max(1.0, (end - _aware(first)).total_seconds())
     return {
         "run": run.name,
         "mode": run.mode,
@@ -82,3 +86,8 @@ def print_summary(store: Store, run_name: str, settings: Settings) -> None:
 
 def _f(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands timestamps back without their (UTC) zone."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
