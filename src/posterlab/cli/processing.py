@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -28,6 +29,20 @@ def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
                     console=console(stderr=True), transient=False)
+
+
+def interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop a run cleanly (finished work is kept, the rest resumes).
+
+    Installed explicitly: a shell starts background jobs with SIGINT ignored, and Python
+    then never raises KeyboardInterrupt.
+    """
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
 
 
 @cli.command()
@@ -85,6 +100,7 @@ def run_embedded_cli(settings, manifest: Path, *, poster_dir: Path | None, run_n
     out.print(f"run [bold]{name}[/] {verb}: {total} posters, {pending} to process, "
               f"{ingested.failed} refused at reading")
     n_workers = workers or os.cpu_count() or 1
+    interrupt_on_signals()
     with _progress() as progress:
         task = progress.add_task("posters", total=pending, detail="")
         counts = {"done": 0, "failed": 0}
