@@ -120,7 +120,7 @@ class Outcome:
     vectors: bytes | None = None
     feature_version: str | None = None
     face_count: int | None = None
-    boxes: list[list[float]] | None = None
+    boxes: list[list[float | None]] | None = None  # left, top, width, height, score
     counters: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     error_code: str | None = None

@@ -270,7 +270,7 @@ def cached_faces(session: Session, sha256: str, face_key: str) -> FaceRow | None
 
 
 def save_faces(session: Session, *, sha256: str, face_key: str, count: int,
-               boxes: list[list[float]]) -> None:
+               boxes: list[list[float | None]]) -> None:
     stmt = _insert(session, FaceRow).values(
         sha256=sha256, face_key=face_key, face_count=count, boxes=boxes, created_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["sha256", "face_key"])
@@ -338,10 +338,10 @@ def failure_groups(session: Session, run_id: int, *, examples: int = 3
     return out
 
 
-def results_select(run: Run) -> Select[Any]:
+def results_select(run: Run) -> Select:  # type: ignore[type-arg]
     """One row per poster of ``run``: movie fields, state, face count and scalar features."""
     feats = [getattr(FeatureRow, name).label(name) for name in SCALAR_COLUMNS]
-    return (
+    stmt: Select = (  # type: ignore[type-arg]
         select(Poster.imdb_id, Poster.movie_key, Poster.row, Poster.title,
                Poster.score, Poster.genres, Poster.status, Poster.error, Poster.sha256,
                Poster.face_count, *feats, FeatureRow.vectors)
@@ -351,3 +351,4 @@ def results_select(run: Run) -> Select[Any]:
         .where(Poster.run_id == run.id)
         .order_by(Poster.id)
     )
+    return stmt
