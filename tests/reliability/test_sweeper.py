@@ -121,9 +121,9 @@ def test_a_lost_analysis_message_is_requeued(
                  "analysis_at = null, finished_at = datetime('now', '-1 hour')")
     time.sleep(2.5)
     status = status_sweep(env, "--run", "lost")
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline and run.run()["analysis_state"] != "done":
         time.sleep(0.5)
     assert run.run()["analysis_state"] == "done", (
-        f"analysis still {run.run()['analysis_state']!r} 20 s after `posterlab status` "
+        f"analysis still {run.run()['analysis_state']!r} 10 s after `posterlab status` "
         f"(swept {status['swept']}); nothing re-queues a run's lost analysis")
