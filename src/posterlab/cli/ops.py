@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -30,34 +29,17 @@ from posterlab.storage.engine import transaction
 
 
 def _sweep(store: Store, run_name: str | None) -> int:
-    """Re-publish posters of a distributed run that nobody is working on any more.
+    """Re-queue abandoned work of a distributed run (posterlab.workers.sweeper)."""
+    from posterlab.workers.app import create_app
+    from posterlab.workers.sweeper import sweep
 
-    A poster claimed longer ago than ``POSTERLAB_STUCK_AFTER`` without progress lost its
-    worker; when the broker's queues are empty, a poster waiting that long lost its message.
-    Re-publishing is harmless: tasks are idempotent.
-    """
     with store.factory() as session:
         run = repo.find_run(session, run_name)
-        if run.mode != "distributed" or run.pending == 0:
+        if run.mode != "distributed":
             return 0
         run_id = run.id
-    from posterlab.workers.app import create_app, queues_empty
-
-    app = create_app(store.settings)
-    try:
-        idle = queues_empty(app)
-    except Exception:  # noqa: BLE001 - no broker: nothing to sweep into, status still shows
-        return 0
-    with transaction(store.factory) as session:
-        stuck = repo.stuck_posters(session, run_id,
-                                   timedelta(seconds=store.settings.stuck_after_seconds),
-                                   include_unclaimed=idle)
-        repo.release(session, (pid for pid, _ in stuck))
-    with app.producer_or_acquire() as producer:
-        for pid, stage in stuck:
-            args = [[pid]] if stage == "fetch" else [pid]
-            app.tasks[f"posterlab.{stage}"].apply_async(args=args, producer=producer)
-    return len(stuck)
+    swept = sweep(create_app(store.settings), store.factory, store.settings, run_id)
+    return swept.posters + int(swept.analysis)
 
 
 @cli.command()

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import click
+from kombu.exceptions import OperationalError as KombuOperationalError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from posterlab.cli.common import (
@@ -21,6 +22,7 @@ from posterlab.cli.common import (
     wrap_errors,
 )
 from posterlab.cli.render import print_summary
+from posterlab.config import redact_url
 
 QUEUE_NAMES = ("fetch", "extract", "faces", "analysis")
 
@@ -206,20 +208,35 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
     if limit:
         total = min(total, limit)
     sent = 0
-    with _progress() as progress, app.producer_or_acquire() as producer:
-        task = progress.add_task("enqueue", total=total, detail="")
+    try:
+        with _progress() as progress, app.producer_or_acquire() as producer:
+            task = progress.add_task("enqueue", total=total, detail="")
 
-        def on_batch(ids: list[int], rows: int) -> None:
-            nonlocal sent
-            sent += publish_fetch(app, ids, producer=producer)
-            progress.update(task, advance=rows, detail=f"{sent} messages")
+            def on_batch(ids: list[int], rows: int) -> None:
+                nonlocal sent
+                sent += publish_fetch(app, ids, producer=producer)
+                progress.update(task, advance=rows, detail=f"{sent} messages")
 
-        ingested = ingest(store.factory, ctx, manifest, run_name=name, mode="distributed",
-                          poster_dir=poster_dir, limit=limit, on_batch=on_batch)
+            ingested = ingest(store.factory, ctx, manifest, run_name=name,
+                              mode="distributed", poster_dir=poster_dir, limit=limit,
+                              on_batch=on_batch)
+        # posters of this run whose messages were lost earlier (a broker outage during a
+        # previous enqueue) are published again when the broker has nothing for them
+        from posterlab.workers.sweeper import sweep
+
+        resent = sweep(app, store.factory, settings, ingested.run_id, unclaimed_after=0).posters
+    except KombuOperationalError as exc:
+        raise click.ClickException(
+            f"cannot reach the broker at {redact_url(settings.broker_url)} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); the rows read so far "
+            "are saved: run the same `posterlab enqueue` again when the broker is back"
+        ) from None
+    extra = f", {resent} waiting posters re-published" if resent else ""
     console(stderr=True).print(
         f"run [bold]{name}[/]: {ingested.rows} rows read, {ingested.queued} posters queued "
         f"in {sent} messages, {ingested.failed} refused at reading, "
-        f"{ingested.existing} already in the run. Follow it with `posterlab status --watch`.")
+        f"{ingested.existing} already in the run{extra}. "
+        "Follow it with `posterlab status --watch`.")
 
 
 @cli.command()

@@ -217,8 +217,8 @@ def requeue_failed(session: Session, run_id: int, *, reason: str | None = None) 
 
 
 def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,
-                  include_unclaimed: bool = False, limit: int = 10_000
-                  ) -> list[tuple[int, str]]:
+                  include_unclaimed: bool = False, unclaimed_for: timedelta | None = None,
+                  limit: int = 100_000) -> list[tuple[int, str]]:
     """Posters of a pending stage that nobody is working on: (id, stage) pairs.
 
     Claimed more than ``older_than`` ago and never advanced: the worker died mid-stage.
@@ -228,7 +228,8 @@ def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,
     cutoff = utcnow() - older_than
     stale = Poster.claimed_at < cutoff
     if include_unclaimed:
-        stale = stale | (Poster.claimed_at.is_(None) & (Poster.updated_at < cutoff))
+        waited = utcnow() - (older_than if unclaimed_for is None else unclaimed_for)
+        stale = stale | (Poster.claimed_at.is_(None) & (Poster.updated_at <= waited))
     rows = session.execute(
         select(Poster.id, Poster.status).where(
             Poster.run_id == run_id, Poster.status.in_(PENDING_STAGES), stale)
@@ -285,7 +286,7 @@ def claim_analysis(session: Session, run_id: int, *, force: bool = False) -> boo
     stmt = update(Run).where(Run.id == run_id)
     if not force:
         stmt = stmt.where(Run.pending == 0, Run.analysis_state == "none")
-    stmt = stmt.values(analysis_state="queued").returning(Run.id)
+    stmt = stmt.values(analysis_state="queued", analysis_at=utcnow()).returning(Run.id)
     return session.execute(stmt).first() is not None
 
 

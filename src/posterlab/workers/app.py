@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from posterlab.config import Settings
 
 QUEUES: tuple[str, ...] = ("fetch", "extract", "faces", "analysis")
+# a broker restart takes seconds: keep trying to publish for about half a minute
+PUBLISH_RETRY = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5,
+                 "interval_max": 1.0}
 FETCH_CHUNK = 64  # ids per fetch message: 1M posters -> ~16k messages to publish
 
 
@@ -74,6 +77,8 @@ def create_app(settings: Settings) -> Celery:
         task_routes={f"posterlab.{name}": {"queue": name, "exchange": name, "routing_key": name}
                      for name in QUEUES},
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        task_publish_retry=True,
+        task_publish_retry_policy=PUBLISH_RETRY,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         worker_send_task_events=False,
@@ -95,15 +100,8 @@ def publish_fetch(app: Celery, poster_ids: list[int], producer: Any = None) -> i
     task = app.tasks["posterlab.fetch"]
     sent = 0
     for start in range(0, len(poster_ids), FETCH_CHUNK):
-        task.apply_async(args=[poster_ids[start:start + FETCH_CHUNK]], producer=producer)
+        task.apply_async(args=[poster_ids[start:start + FETCH_CHUNK]], producer=producer,
+                         retry=True, retry_policy=PUBLISH_RETRY)
         sent += 1
     return sent
 
-
-def queues_empty(app: Celery) -> bool:
-    """True when no posterlab message waits in, or is held unacknowledged from, any queue."""
-    with app.connection_for_write() as conn:
-        client = conn.default_channel.client
-        waiting = sum(int(client.llen(name)) for name in QUEUES)
-        unacked = int(client.hlen("unacked"))  # kombu's Redis transport keeps held ones here
-    return waiting == 0 and unacked == 0

@@ -1,0 +1,117 @@
+"""The sweeper: finds distributed work that nobody will do any more, and re-queues it.
+
+Three ways work gets lost, and what finds them:
+
+- a worker died mid-stage (killed, host lost): the poster stays *claimed* with no
+  progress past ``stuck_after`` -> re-published;
+- a message vanished (Redis restarted without it, a producer died between its commit and
+  its publish, a consumer vanished holding it): the poster waits *unclaimed* past
+  ``stuck_after`` while the broker has nothing for it (no waiting message, no message
+  delivered less than ``stuck_after`` ago) -> re-published;
+- the run's analysis was claimed but its message never arrived -> re-published.
+
+Re-publishing is always safe: tasks are idempotent, a second message for a poster that
+already moved on does nothing. Runs from ``posterlab status`` and ``posterlab enqueue``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import redis
+from celery import Celery
+from sqlalchemy.orm import Session, sessionmaker
+
+from posterlab.config import Settings
+from posterlab.storage import repository as repo
+from posterlab.storage.engine import transaction
+from posterlab.storage.models import Run, utcnow
+
+QUEUES: tuple[str, ...] = ("fetch", "extract", "faces", "analysis")
+BROKER_TIMEOUT = 2.0  # seconds: status must stay quick when the broker is down
+
+
+@dataclass(frozen=True)
+class Swept:
+    posters: int = 0
+    analysis: bool = False
+
+
+def broker_idle(settings: Settings, *, younger_than: float) -> bool:
+    """No message waits in a posterlab queue, and none was delivered to a consumer less
+    than ``younger_than`` seconds ago (older unacknowledged ones belong to dead consumers).
+
+    Reads kombu's Redis layout: one list per queue, ``unacked_index`` scored by delivery
+    time. Raises ``redis.RedisError`` when the broker cannot be reached.
+    """
+    client = redis.Redis.from_url(settings.broker_url, socket_timeout=BROKER_TIMEOUT,
+                                  socket_connect_timeout=BROKER_TIMEOUT)
+    try:
+        waiting = sum(int(client.llen(name)) for name in QUEUES)
+        now = float(client.time()[0])
+        recent = int(client.zcount("unacked_index", now - younger_than, "+inf"))
+    finally:
+        client.close()
+    return waiting == 0 and recent == 0
+
+
+def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_id: int, *,
+          stuck_after: float | None = None, unclaimed_after: float | None = None) -> Swept:
+    """Re-queue what nobody is working on in run ``run_id`` (see the module docstring).
+
+    ``unclaimed_after`` (default: ``stuck_after``) is how long an unclaimed poster must
+    have waited, with the broker idle, to count as lost; ``enqueue`` uses 0.
+    """
+    age = settings.stuck_after_seconds if stuck_after is None else stuck_after
+    lost = age if unclaimed_after is None else unclaimed_after
+    with factory() as session:
+        run = session.get_one(Run, run_id)
+        if run.mode != "distributed":
+            return Swept()
+        pending, state, claimed_at = run.pending, run.analysis_state, run.analysis_at
+    try:
+        idle = broker_idle(settings, younger_than=age)
+    except redis.RedisError:
+        return Swept()  # no broker: nothing to publish into; status still answers
+    if pending == 0:
+        return Swept(analysis=_sweep_analysis(app, factory, run_id, state, claimed_at, age,
+                                              idle))
+    with transaction(factory) as session:
+        stuck = repo.stuck_posters(session, run_id, timedelta(seconds=age),
+                                   include_unclaimed=idle,
+                                   unclaimed_for=timedelta(seconds=lost))
+        repo.release(session, (pid for pid, _ in stuck))
+    with app.producer_or_acquire() as producer:
+        for pid, stage in stuck:
+            args = [[pid]] if stage == "fetch" else [pid]
+            app.tasks[f"posterlab.{stage}"].apply_async(args=args, producer=producer)
+    return Swept(posters=len(stuck))
+
+
+def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run_id: int, state: str,
+                    claimed_at: object, age: float, idle: bool) -> bool:
+    if state == "none":
+        with transaction(factory) as session:
+            due = repo.claim_analysis(session, run_id)
+    elif state in ("queued", "running") and idle:
+        with factory() as session:
+            run = session.get_one(Run, run_id)
+            since = run.analysis_at or run.finished_at
+        due = since is None or _older_than(since, age)
+        if due:
+            with transaction(factory) as session:
+                due = repo.claim_analysis(session, run_id, force=True)
+    else:
+        due = False
+    if due:
+        app.tasks["posterlab.analysis"].apply_async(args=[run_id])
+    return due
+
+
+def _older_than(when: object, seconds: float) -> bool:
+    from datetime import UTC, datetime
+
+    assert isinstance(when, datetime)
+    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return (utcnow() - aware).total_seconds() > seconds
