@@ -108,3 +108,10 @@ def test_status_without_any_run_says_how_to_start_one(tmp_path: Path) -> None:
     run_cli("db", "upgrade", env=env)
     proc = run_cli("status", env=env, check=False)
     assert proc.returncode == 1 and "posterlab run MANIFEST" in proc.stderr
+
+
+@pytest.mark.slow
+def test_status_watch_ends_when_the_run_is_complete_with_a_progress_line(demo_run) -> None:
+    _, env = demo_run
+    proc = run_cli("status", "--watch", "--interval", "0.2", env=env, timeout=60)
+    assert "16/16" in proc.stdout and "done" in proc.stdout

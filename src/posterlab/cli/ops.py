@@ -22,7 +22,7 @@ from posterlab.cli.common import (
     settings_from,
     wrap_errors,
 )
-from posterlab.cli.render import run_status, status_table
+from posterlab.cli.render import run_status, status_table, watch_view
 from posterlab.config import Settings
 from posterlab.storage import repository as repo
 from posterlab.storage.engine import transaction
@@ -75,12 +75,14 @@ def status(run_name: str | None, db: str | None, broker: str | None, watch: bool
     if not watch:
         console().print(status_table(current))
         return
-    with Live(status_table(current), console=console(), refresh_per_second=4) as live:
+    with Live(watch_view(current), console=console(), refresh_per_second=4) as live:
         while not current["complete"]:
             time.sleep(interval)
+            if sweep:
+                _sweep(store, current["run"])
             with store.factory() as session:
                 current = run_status(session, repo.find_run(session, current["run"]))
-            live.update(status_table(current))
+            live.update(watch_view(current))
     if as_json:
         click.echo(json.dumps(current))
 

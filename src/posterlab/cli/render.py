@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rich.console import Group
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
@@ -62,6 +64,18 @@ def status_table(status: dict[str, Any]) -> Table:
         value = status[key]
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     return table
+
+
+def watch_view(status: dict[str, Any]) -> Group:
+    """The ``status --watch`` screen: a progress bar over the table."""
+    finished = status["counts"]["done"] + status["counts"]["failed"]
+    eta = status["eta_seconds"]
+    line = Table.grid(padding=(0, 1))
+    line.add_row(ProgressBar(total=max(1, status["total"]), completed=finished, width=50),
+                 f"{finished}/{status['total']}",
+                 f"{status['posters_per_second']:.1f}/s",
+                 f"ETA {eta:.0f}s" if eta is not None else "")
+    return Group(line, status_table(status))
 
 
 def print_summary(store: Store, run_name: str, settings: Settings) -> None:
