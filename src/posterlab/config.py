@@ -6,6 +6,7 @@ worker's bootstrap, pass it down explicitly.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -125,7 +126,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``),
     ``POSTERLAB_FACE_API_BURST``, ``POSTERLAB_FETCH_ALLOW`` (comma-separated hosts or CIDRs),
     ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
-    (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds).
+    (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds), ``POSTERLAB_PREPROCESS`` (a JSON
+    object of :class:`~posterlab.imaging.preprocess.PreprocessConfig` overrides, e.g.
+    ``{"resize.height": 160}``; it changes the feature version, so features are recomputed).
     """
     env = os.environ if env is None else env
     get = env.get
@@ -156,6 +159,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         number = _int(get(key), key)
         if number is not None:
             values[name] = number
+    if get("POSTERLAB_PREPROCESS"):
+        values["preprocess"] = _json_object(get("POSTERLAB_PREPROCESS", ""),
+                                            "POSTERLAB_PREPROCESS")
     settings = Settings(**values).with_(**overrides)
     if isinstance(settings.face_api_rate, str):
         settings = replace(settings, face_api_rate=parse_rate(settings.face_api_rate))
@@ -170,11 +176,29 @@ def validate(settings: Settings) -> None:
             f"face provider {settings.face_provider!r} is unknown; "
             f"use one of {', '.join(FACE_PROVIDERS)} (POSTERLAB_FACE_PROVIDER or --face-provider)"
         )
+    if settings.preprocess:
+        from posterlab.imaging.preprocess import PreprocessConfig
+
+        try:
+            PreprocessConfig.from_mapping(settings.preprocess)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"POSTERLAB_PREPROCESS: {exc}") from None
     if settings.face_provider in ("http", "azure") and not settings.face_api_url:
         raise ConfigError(
             f"face provider {settings.face_provider!r} needs POSTERLAB_FACE_API_URL "
             "(e.g. http://127.0.0.1:5005 for `posterlab faceapi serve`)"
         )
+
+
+def _json_object(text: str, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} is not valid JSON ({exc.msg}); write e.g. "
+                          '\'{"resize.height": 160, "grey_bins": 32}\'') from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} must be a JSON object of preprocessing parameters")
+    return value
 
 
 def split_list(text: str) -> tuple[str, ...]:

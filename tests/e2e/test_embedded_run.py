@@ -93,3 +93,25 @@ def test_bad_rows_end_failed_with_reasons_and_good_rows_end_done(
 
     failures = run_cli("failures", "--json", env=env).stdout
     assert "fetch-not-found" in failures
+
+
+def test_changing_the_preprocessing_recomputes_features_under_a_new_version(
+        data_dir: Path, tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    manifest = sample_manifest(data_dir, tmp_path / "m", 3)
+    env = env_for(db_url, tmp_path / "blobs")
+    run_cli("run", str(manifest), "--run", "default", "--workers", "1", "--no-analysis",
+            env=env)
+    env["POSTERLAB_PREPROCESS"] = '{"resize.height": 160}'
+    run_cli("run", str(manifest), "--run", "taller", "--workers", "1", "--no-analysis",
+            env=env)
+    versions = rows(db_url, "select name, feature_version from runs order by id")
+    assert versions[0]["feature_version"] != versions[1]["feature_version"]
+    per_version = rows(db_url, "select feature_version, count(*) as n from features "
+                               "group by feature_version")
+    assert sorted(r["n"] for r in per_version) == [3, 3]  # same bytes, both versions kept
+
+    env["POSTERLAB_PREPROCESS"] = '{"no_such_step": 1}'
+    bad = run_cli("run", str(manifest), "--run", "bad", env=env, check=False)
+    assert bad.returncode == 1 and "POSTERLAB_PREPROCESS" in bad.stderr
+    assert "Traceback" not in bad.stderr
