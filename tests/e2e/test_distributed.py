@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from posterlab.faces.local import LocalDetector
+from posterlab.imaging import PreprocessConfig, analyse_bytes
 from posterlab.storage.models import SCALAR_COLUMNS
 
 from support import env_for, rows, run_cli, sample_manifest
@@ -64,6 +66,13 @@ def test_workers_process_an_enqueued_manifest_like_the_embedded_runner(
         assert d["face_count"] == e["face_count"]
         np.testing.assert_array_equal([d[c] for c in SCALAR_COLUMNS],
                                       [e[c] for c in SCALAR_COLUMNS])
+    # and both equal what the pure functions give for the poster's bytes
+    config = PreprocessConfig()
+    for key in sorted(dist)[:5]:
+        data = (manifest.parent / "posters" / f"{key}.jpg").read_bytes()
+        expected = analyse_bytes(data, config).scalars
+        assert [dist[key][c] for c in SCALAR_COLUMNS] == [expected[c] for c in SCALAR_COLUMNS]
+        assert dist[key]["face_count"] == LocalDetector().detect(data).count
     features = rows(db_url, "select count(*) as n from features")[0]["n"]
     distinct = rows(db_url, "select count(distinct sha256) as n from posters")[0]["n"]
     assert features == distinct  # one feature row per distinct image, shared by both runs
