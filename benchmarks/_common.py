@@ -170,6 +170,51 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(kid) for kid in children_of(pid))
 
 
+def descendants_of(pid: int) -> list[int]:
+    found: list[int] = []
+    todo = children_of(pid)
+    while todo:
+        kid = todo.pop()
+        found.append(kid)
+        todo.extend(children_of(kid))
+    return found
+
+
+def run_cli_cpu(*args: str, env: dict[str, str], every: float = 0.2,
+                timeout: float = 3600) -> float:
+    """Run ``posterlab ARGS``; the CPU seconds of it and all its descendants.
+
+    The process's own CPU (and that of the children it waited for) comes from wait4;
+    processes it did not wait for (the pool children of a forkserver, which are the
+    forkserver's children) are sampled from /proc every ``every`` seconds, so each adds
+    at most ``every`` seconds of unseen CPU.
+    """
+    proc = subprocess.Popen(posterlab_cmd(*args), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    stderr: list[bytes] = []
+    reader = threading.Thread(target=lambda: stderr.append(proc.stderr.read()))  # type: ignore
+    reader.start()
+    seen: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        for kid in descendants_of(proc.pid):
+            seen[kid] = max(seen.get(kid, 0.0), cpu_seconds(kid))
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"posterlab {' '.join(args)} timed out")
+        time.sleep(every)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    reader.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"posterlab {' '.join(args)} exited {proc.returncode}:\n"
+                           f"{b''.join(stderr).decode(errors='replace')[-3000:]}")
+    # a forkserver outlives the command and is never waited for by it: no double count
+    return usage.ru_utime + usage.ru_stime + sum(seen.values())
+
+
 def children_cpu_seconds() -> float:
     """CPU seconds of every terminated, waited-for descendant of this process so far."""
     import resource

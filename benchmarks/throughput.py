@@ -27,9 +27,10 @@ of a mode with N workers is ``wall seconds per poster x N - compute seconds per 
 as a share of compute: what the pipeline adds around the pure functions (blob store,
 database, messages, process start-up), and also whatever the machine's other load takes
 from the workers. Because that last part can dominate on a shared machine, the table also
-shows the CPU seconds per poster of every process of the mode (the ``posterlab run``
-process and its pool children from rusage; the worker and its pool children from /proc
-between enqueue and completion, plus ``posterlab enqueue``) and the CPU overhead
+shows the CPU seconds per poster of every process of the mode (``posterlab run`` from
+wait4 plus its forkserver pool children sampled from /proc; the worker and its pool
+children from /proc between enqueue and completion, plus ``posterlab enqueue``) and the
+CPU overhead
 ``(CPU per poster - compute CPU per poster) / compute CPU per poster``, which the other
 load of the machine barely moves.
 
@@ -172,12 +173,10 @@ def embedded(manifest: Path, work: Path, workers: int, tag: str) -> dict[str, An
     folder = c.fresh_dir(work / tag)
     db = f"sqlite:///{folder / 'posterlab.db'}"
     env = c.env_for(db, folder / "blobs")
-    cpu0 = c.children_cpu_seconds()
     t0 = time.perf_counter()
-    c.run_cli("run", str(manifest), "--workers", str(workers), "--no-analysis",
-              "--run", "bench", env=env)
+    cpu = c.run_cli_cpu("run", str(manifest), "--workers", str(workers), "--no-analysis",
+                        "--run", "bench", env=env)  # the CLI and its pool, start-up included
     seconds = time.perf_counter() - t0
-    cpu = c.children_cpu_seconds() - cpu0  # the CLI and its pool children, start-up included
     counts = c.poster_counts(db, "bench")
     c.dispose_engines()
     return {"seconds": seconds, "cpu": cpu, "done": counts.get("done", 0),
