@@ -56,6 +56,7 @@ class StageContext:
     worker: str | None = None
     _detector: FaceDetector | None = field(default=None, repr=False)
     _configs: dict[str, tuple[PreprocessConfig, str]] = field(default_factory=dict, repr=False)
+    _runs: dict[int, Run] = field(default_factory=dict, repr=False)
 
     @cached_property
     def blobs(self) -> BlobStore:
@@ -73,6 +74,14 @@ class StageContext:
     @cached_property
     def feature_version(self) -> str:
         return feature_version(self.preprocess)
+
+    def run(self, session: Session, run_id: int) -> Run:
+        """The run, cached: plan reads only what never changes (settings, versions)."""
+        if run_id not in self._runs:
+            run = session.get_one(Run, run_id)
+            session.expunge(run)
+            self._runs[run_id] = run
+        return self._runs[run_id]
 
     def preprocess_for(self, overrides: dict[str, Any]) -> tuple[PreprocessConfig, str]:
         """The run's preprocessing (runs carry theirs, workers follow) and its version."""
@@ -160,6 +169,30 @@ def compute(job: Job, ctx: StageContext) -> Outcome:
         return Outcome(job.poster_id, job.stage, job.attempt,
                        error=f"internal: {type(exc).__name__}: {exc}"[:2000],
                        error_code="internal")
+
+
+def chainable(stage: str, ctx: StageContext) -> bool:
+    """May ``stage`` run right after the previous one in the same process, unplanned?
+
+    ``extract`` always (a duplicate image is just analysed again and stored once);
+    ``faces`` only for the local detector: a paid API's answers are looked up in the
+    cache first, so that stage is planned with the database.
+    """
+    return stage == "extract" or (stage == "faces" and ctx.settings.face_provider == "local")
+
+
+def compute_chain(job: Job, ctx: StageContext, *, through: str = "faces") -> list[Outcome]:
+    """Compute ``job`` and the stages after it, up to ``through``, while they succeed and
+    are :func:`chainable`. One round trip instead of one per stage."""
+    outcomes = [compute(job, ctx)]
+    while True:
+        last = outcomes[-1]
+        nxt = NEXT_STAGE[last.stage]
+        if last.error is not None or last.stage == through or nxt == "done" \
+                or not chainable(nxt, ctx):
+            return outcomes
+        job = Job(job.poster_id, nxt, job.source, last.sha256, 1, job.preprocess)
+        outcomes.append(compute(job, ctx))
 
 
 def _failure(job: Job, exc: PosterlabError, *, retry_after: float | None = None) -> Outcome:
@@ -258,6 +291,16 @@ def record(session: Session, outcome: Outcome, ctx: StageContext) -> Step:
     return _end(session, pid, "faces", "done", face_count=outcome.face_count)
 
 
+def record_chain(session: Session, outcomes: list[Outcome], ctx: StageContext) -> Step:
+    """Record chained outcomes in order; the step after the last one."""
+    step = Step()
+    for outcome in outcomes:
+        step = record(session, outcome, ctx)
+        if step.next_stage != NEXT_STAGE[outcome.stage]:
+            break  # failed, retrying, ended, or moved on by someone else
+    return step
+
+
 def _end(session: Session, poster_id: int, stage: str, status: str, **fields: Any) -> Step:
     remaining = repo.finish(session, poster_id, stage, status=status, **fields)
     if remaining is None:  # somebody else already ended it
@@ -279,8 +322,9 @@ def backoff(attempt: int, retry_after: float | None = None, *, rng: random.Rando
 
 
 def run_stage(factory: sessionmaker[Session], ctx: StageContext, poster_id: int, stage: str,
-              *, attempt: int = 1) -> Step:
-    """Plan, compute and record one stage of one poster (what a Celery task does).
+              *, attempt: int = 1, through: str | None = None) -> Step:
+    """Plan, compute and record one stage of one poster (what a Celery task does), and the
+    :func:`chainable` stages after it up to ``through``.
 
     The database transaction is not held while computing.
     """
@@ -288,13 +332,12 @@ def run_stage(factory: sessionmaker[Session], ctx: StageContext, poster_id: int,
         poster = repo.claim(session, poster_id, stage, worker=ctx.worker)
         if poster is None:  # already past this stage (redelivery) or gone
             return Step()
-        run = session.get_one(Run, poster.run_id)
-        planned = plan(session, poster, run, ctx, attempt=attempt)
+        planned = plan(session, poster, ctx.run(session, poster.run_id), ctx, attempt=attempt)
     if isinstance(planned, Step):
         return planned
-    outcome = compute(planned, ctx)
+    outcomes = compute_chain(planned, ctx, through=through or stage)
     with transaction(factory) as session:
-        return record(session, outcome, ctx)
+        return record_chain(session, outcomes, ctx)
 
 
 def analyse_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:

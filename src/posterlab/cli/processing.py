@@ -30,7 +30,8 @@ QUEUE_NAMES = ("fetch", "extract", "faces", "analysis")
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
-                    console=console(stderr=True), transient=False)
+                    console=console(stderr=True), transient=False,
+                    refresh_per_second=2)  # the refresh thread costs CPU the workers need
 
 
 def interrupt_on_signals() -> None:

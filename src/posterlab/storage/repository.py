@@ -139,18 +139,20 @@ def pending_poster_ids(session: Session, run_id: int, *, limit: int | None = Non
     return list(session.scalars(stmt))
 
 
+def current_stage(session: Session, poster_id: int) -> str | None:
+    return session.scalar(select(Poster.status).where(Poster.id == poster_id))
+
+
 def claim(session: Session, poster_id: int, stage: str, *, worker: str | None = None
           ) -> Poster | None:
     """Mark an attempt at ``stage``; None when the poster is no longer at that stage."""
-    result = session.execute(
+    now = utcnow()
+    return session.execute(
         update(Poster).where(Poster.id == poster_id, Poster.status == stage)
-        .values(attempts=Poster.attempts + 1, updated_at=utcnow(), claimed_at=utcnow(),
-                worker=worker)
-        .returning(Poster.id)
-    ).first()
-    if result is None:
-        return None
-    return session.get(Poster, poster_id, populate_existing=True)
+        .values(attempts=Poster.attempts + 1, updated_at=now, claimed_at=now, worker=worker)
+        .returning(Poster)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def advance(session: Session, poster_id: int, stage: str, to: str, **fields: Any) -> bool:

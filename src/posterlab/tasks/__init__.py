@@ -27,8 +27,11 @@ def register(app: Celery) -> None:
     def advance(stage: str, poster_id: int, attempt: int) -> None:
         state = state_of(app)
         assert state.factory is not None
+        # extract goes on with faces in the same task when faces need no paid API call
+        through = "faces" if stage == "extract" else stage
         try:
-            step = run_stage(state.factory, state.ctx, poster_id, stage, attempt=attempt)
+            step = run_stage(state.factory, state.ctx, poster_id, stage, attempt=attempt,
+                             through=through)
         except DBAPIError as exc:  # database down or locked for long: try again later
             log.warning("database error in %s of poster %s, retrying: %s",
                         stage, poster_id, type(exc).__name__)

@@ -1,9 +1,10 @@
 """The embedded runner: the same stages, in a local process pool, with no server.
 
-Children compute (fetch into the blob store, features, faces); only this parent process
-writes to the database, in small batched transactions. All state is in the database,
-so an interrupted run (Ctrl-C, kill) resumes where it stopped: the next run picks up
-every poster that is not ``done`` or ``failed``.
+Children compute (fetch into the blob store, features, faces: a poster's stages in one
+round trip, see :func:`~posterlab.pipeline.compute_chain`); only this parent process
+writes to the database, claiming and recording posters in batches. All state is in the
+database, so an interrupted run (Ctrl-C, kill) resumes where it stopped: the next run
+picks up every poster that is not ``done`` or ``failed``.
 """
 
 from __future__ import annotations
@@ -19,21 +20,17 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Rate, Settings
-from posterlab.pipeline import Job, Outcome, StageContext, Step, compute, plan, record
+from posterlab.pipeline import Job, Outcome, StageContext, Step, compute_chain, plan, record_chain
 from posterlab.storage import repository as repo
 from posterlab.storage.engine import transaction
-from posterlab.storage.models import Poster, Run
+from posterlab.storage.models import PENDING_STAGES
 
 IN_FLIGHT_PER_WORKER = 4  # enough queued work to keep each child busy while we write
-COMMIT_EVERY = 0.25  # seconds: batch the parent's writes, ~4 commits a second
+# Children are replaced after this many posters: the YuNet binding keeps ~36 KB per call
+# (measured), so a long-lived child would grow by ~36 MB per 1,000 posters.
+TASKS_PER_CHILD = 500
 
 _child_ctx: StageContext | None = None
-
-
-def _init_child(settings: Settings) -> None:
-    global _child_ctx  # one context per child process, built once after start
-    single_threaded_blas()
-    _child_ctx = StageContext(settings, worker=f"local:{os.getpid()}")
 
 
 def single_threaded_blas() -> None:
@@ -44,9 +41,15 @@ def single_threaded_blas() -> None:
     threadpool_limits(1)
 
 
-def _compute_in_child(job: Job) -> Outcome:
+def _init_child(settings: Settings) -> None:
+    global _child_ctx  # one context per child process, built once after start
+    single_threaded_blas()
+    _child_ctx = StageContext(settings, worker=f"local:{os.getpid()}")
+
+
+def _compute_in_child(job: Job) -> list[Outcome]:
     assert _child_ctx is not None
-    return compute(job, _child_ctx)
+    return compute_chain(job, _child_ctx)
 
 
 @dataclass
@@ -58,13 +61,17 @@ class Summary:
     interrupted: bool = False
 
 
+Submit = Callable[[Job], "Future[list[Outcome]]"]
+Progress = Callable[[str], None] | None
+
+
 def run_embedded(
     factory: sessionmaker[Session],
     settings: Settings,
     run_id: int,
     *,
     workers: int | None = None,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Progress = None,
 ) -> Summary:
     """Process every pending poster of ``run_id``; returns counts. Ctrl-C stops cleanly."""
     workers = max(1, workers or os.cpu_count() or 1)
@@ -72,37 +79,42 @@ def run_embedded(
     summary = Summary()
     with transaction(factory) as session:
         pending = repo.pending_poster_ids(session, run_id)
-    queue: list[int] = list(reversed(pending))
+    queue: list[tuple[int, int]] = [(pid, 1) for pid in reversed(pending)]
     delayed: list[tuple[float, int, int]] = []  # (due time, poster id, attempt)
+    pool = None
     if workers == 1:
-        submit: Callable[[Job], Future[Outcome]] = _inline_submit(ctx)
-        pool = None
+        submit: Submit = _inline_submit(ctx)
     else:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"),
                                    initializer=_init_child,
-                                   initargs=(share_face_quota(settings, workers),))
+                                   initargs=(share_face_quota(settings, workers),),
+                                   max_tasks_per_child=TASKS_PER_CHILD)
         submit = lambda job: pool.submit(_compute_in_child, job)  # noqa: E731
-    in_flight: dict[Future[Outcome], Job] = {}
+    in_flight: set[Future[list[Outcome]]] = set()
     limit = workers * IN_FLIGHT_PER_WORKER
     try:
         while queue or in_flight or delayed:
             now = time.monotonic()
             while delayed and delayed[0][0] <= now:
                 _, pid, attempt = heapq.heappop(delayed)
-                _start(factory, ctx, pid, attempt, submit, in_flight, summary, on_progress)
-            while queue and len(in_flight) < limit:
-                _start(factory, ctx, queue.pop(), 1, submit, in_flight, summary, on_progress)
+                queue.append((pid, attempt))
+            if queue and len(in_flight) < limit:
+                batch = [queue.pop() for _ in range(min(len(queue), limit - len(in_flight)))]
+                for job in _start(factory, ctx, batch, queue, summary, on_progress):
+                    in_flight.add(submit(job))
+                continue
             if not in_flight:
                 if delayed:
                     time.sleep(max(0.0, min(1.0, delayed[0][0] - time.monotonic())))
                 continue
             timeout = max(0.0, delayed[0][0] - time.monotonic()) if delayed else None
-            finished, _ = wait(list(in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
-            outcomes = [f.result() for f in finished]
-            for f in finished:
-                del in_flight[f]
-            for outcome, step in _record_all(factory, ctx, outcomes):
-                _follow(step, outcome.poster_id, outcome.attempt, queue, delayed, summary,
+            finished, _ = wait(in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+            in_flight -= finished
+            chains = [f.result() for f in finished]
+            with transaction(factory) as session:
+                steps = [(chain[-1], record_chain(session, chain, ctx)) for chain in chains]
+            for last, step in steps:
+                _follow(step, last.poster_id, last.attempt, queue, delayed, summary,
                         on_progress)
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -123,55 +135,54 @@ def share_face_quota(settings: Settings, workers: int) -> Settings:
     return settings.with_(face_api_rate=share)
 
 
-def _inline_submit(ctx: StageContext) -> Callable[[Job], Future[Outcome]]:
-    def submit(job: Job) -> Future[Outcome]:
-        future: Future[Outcome] = Future()
-        future.set_result(compute(job, ctx))
+def _inline_submit(ctx: StageContext) -> Submit:
+    def submit(job: Job) -> Future[list[Outcome]]:
+        future: Future[list[Outcome]] = Future()
+        future.set_result(compute_chain(job, ctx))
         return future
 
     return submit
 
 
-def _start(factory: sessionmaker[Session], ctx: StageContext, poster_id: int, attempt: int,
-           submit: Callable[[Job], Future[Outcome]], in_flight: dict[Future[Outcome], Job],
-           summary: Summary, on_progress: Callable[[str], None] | None) -> None:
-    """Plan the poster's current stage; submit its work, or follow a cached step."""
-    while True:
-        with transaction(factory) as session:
-            poster = session.get(Poster, poster_id)
-            if poster is None or poster.status in ("done", "failed"):
-                return
-            poster = repo.claim(session, poster_id, poster.status, worker=ctx.worker)
-            if poster is None:
-                return
-            run = session.get_one(Run, poster.run_id)
-            planned = plan(session, poster, run, ctx, attempt=attempt)
-        if isinstance(planned, Job):
-            in_flight[submit(planned)] = planned
-            return
-        _tally(planned, summary, on_progress)
-        if planned.next_stage is None:
-            return
-        attempt = 1
+def _start(factory: sessionmaker[Session], ctx: StageContext, batch: list[tuple[int, int]],
+           queue: list[tuple[int, int]], summary: Summary, on_progress: Progress
+           ) -> list[Job]:
+    """Claim and plan a batch of posters in one transaction; the jobs to compute.
 
-
-def _record_all(factory: sessionmaker[Session], ctx: StageContext, outcomes: list[Outcome]
-                ) -> list[tuple[Outcome, Step]]:
+    A poster whose stage was answered from a cache goes back on the queue for its next
+    stage.
+    """
+    jobs: list[Job] = []
     with transaction(factory) as session:
-        return [(o, record(session, o, ctx)) for o in outcomes]
+        for poster_id, attempt in batch:
+            stage = repo.current_stage(session, poster_id)
+            if stage not in PENDING_STAGES:
+                continue
+            poster = repo.claim(session, poster_id, stage, worker=ctx.worker)
+            if poster is None:
+                continue
+            planned = plan(session, poster, ctx.run(session, poster.run_id), ctx,
+                           attempt=attempt)
+            if isinstance(planned, Job):
+                jobs.append(planned)
+                continue
+            _tally(planned, summary, on_progress)
+            if planned.next_stage is not None:
+                queue.append((poster_id, 1))
+    return jobs
 
 
-def _follow(step: Step, poster_id: int, attempt: int, queue: list[int],
-            delayed: list[tuple[float, int, int]], summary: Summary,
-            on_progress: Callable[[str], None] | None) -> None:
+def _follow(step: Step, poster_id: int, attempt: int, queue: list[tuple[int, int]],
+            delayed: list[tuple[float, int, int]], summary: Summary, on_progress: Progress
+            ) -> None:
     _tally(step, summary, on_progress)
     if step.retry_in is not None:
         heapq.heappush(delayed, (time.monotonic() + step.retry_in, poster_id, attempt + 1))
     elif step.next_stage is not None:
-        queue.append(poster_id)  # LIFO: finish started posters before starting new ones
+        queue.append((poster_id, 1))  # LIFO: finish started posters before new ones
 
 
-def _tally(step: Step, summary: Summary, on_progress: Callable[[str], None] | None) -> None:
+def _tally(step: Step, summary: Summary, on_progress: Progress) -> None:
     if step.terminal:
         summary.processed += 1
         if step.terminal == "done":
