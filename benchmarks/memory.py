@@ -1,6 +1,6 @@
 """RSS of a real ``posterlab worker`` process after 100, 1,000 and 2,000 posters.
 
-A ``posterlab worker -c 1 --pool solo`` (tasks run in the worker's own process) consumes
+A ``posterlab worker -c 1`` (prefork: one pool child, recycled as deployed) consumes
 the per-poster queues (fetch, extract, faces; not ``analysis``, the once-per-run task
 that trains the model, so that its memory is not mistaken for a per-poster leak) on a real
 Redis (database 15, flushed) and a fresh SQLite database. Once it logs " ready.", the
@@ -43,8 +43,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoints", default="100,1000,2000",
                    help="posters done at which RSS is read; the last one is the number of "
                         "posters processed (default 100,1000,2000)")
-    p.add_argument("--pool", choices=["solo", "prefork"], default="solo",
-                   help="worker pool; prefork measures its one child (default solo)")
+    p.add_argument("--pool", choices=["solo", "prefork"], default="prefork",
+                   help="worker pool; prefork (the default, as deployed) measures the worker "
+                        "and its pool child together, children being recycled every "
+                        "worker_max_tasks_per_child tasks")
     p.add_argument("--data", type=Path, default=c.DATA, help="the shared data folder")
     p.add_argument("--redis-db", type=int, default=c.REDIS_DB,
                    help=f"Redis database to use and flush (default {c.REDIS_DB})")
@@ -74,19 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         with load, worker:
             worker.wait_ready()
             pid = worker.proc.pid
-            if args.pool == "prefork":
-                kids = c.children_of(pid)
-                if len(kids) != 1:
-                    raise RuntimeError(f"expected one pool child of {pid}, found {kids}")
-                pid = kids[0]
-            ready_kb = c.proc_status(pid)["VmRSS"]
+
+            def group_rss() -> int | None:
+                """RSS of the worker and its pool children (recycled ones included)."""
+                main_rss = c.proc_status(pid).get("VmRSS")
+                if main_rss is None:
+                    return None
+                kids = c.children_of(pid) if args.pool == "prefork" else []
+                return int(main_rss) + sum(int(c.proc_status(k).get("VmRSS") or 0)
+                                           for k in kids)
+
+            ready_kb = group_rss()
+            assert ready_kb is not None
             t0 = time.perf_counter()
             c.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
             pending = list(checkpoints)
             while pending:
                 counts = c.poster_counts(db, "bench")
                 finished = counts.get("done", 0) + counts.get("failed", 0)
-                rss = c.proc_status(pid).get("VmRSS")
+                rss = group_rss()
                 if rss is None:
                     raise RuntimeError(f"worker process {pid} is gone:\n"
                                        f"{worker.log.read_text()[-3000:]}")
