@@ -74,6 +74,7 @@ class Poster(Base):
         UniqueConstraint("run_id", "movie_key", name="uq_posters_run_movie"),
         Index("ix_posters_run_status", "run_id", "status"),
         Index("ix_posters_run_claimed", "run_id", "claimed_at"),
+        Index("ix_posters_run_created", "run_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -31,7 +31,7 @@ from posterlab.storage.models import (
 FIRST_STAGE = PENDING_STAGES[0]
 
 
-def _insert(session: Session, model: type[Any]) -> Any:
+def _insert(session: Session, model: Any) -> Any:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert(model)
@@ -119,10 +119,14 @@ def add_posters(session: Session, run_id: int, refs: Sequence[PosterRef]) -> Add
     for ref in refs:  # duplicates inside one batch: the first row wins, as across batches
         values = poster_values(run_id, ref, now)
         seen.setdefault(values["movie_key"], values)
-    stmt = (_insert(session, Poster)
-            .on_conflict_do_nothing(index_elements=["run_id", "movie_key"])
-            .returning(Poster.id, Poster.status))
-    rows = session.execute(stmt, list(seen.values())).all()
+    # A plain executemany (the drivers' fast path: no RETURNING, no giant VALUES list to
+    # parse), then the batch's new rows read back by the timestamp they all carry.
+    table = Poster.__table__
+    stmt = _insert(session, table).on_conflict_do_nothing(index_elements=["run_id", "movie_key"])
+    session.execute(stmt, list(seen.values()))
+    rows = session.execute(
+        select(Poster.id, Poster.status).where(Poster.run_id == run_id, Poster.created_at == now)
+        .order_by(Poster.id)).all()
     queued = [r.id for r in rows if r.status != "failed"]
     failed = len(rows) - len(queued)
     session.execute(update(Run).where(Run.id == run_id).values(
