@@ -24,7 +24,7 @@ MAX_TASKS_PER_CHILD = 500  # a child costs ~1 s to replace: ~0.1% of 500 posters
 # a broker restart takes seconds: keep trying to publish for about half a minute
 PUBLISH_RETRY = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 1.0}
-FETCH_CHUNK = 64  # ids per fetch message: 1M posters -> ~16k messages to publish
+FETCH_CHUNK = 256  # ids per fetch message: 1M posters -> ~4k messages (~0.6 ms each)
 
 
 @dataclass
