@@ -28,13 +28,14 @@ quota is not punished for network and scheduling noise.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -49,7 +50,7 @@ from posterlab.config import Rate
 from posterlab.errors import ImageError, PosterlabError, RateLimited
 from posterlab.faces.base import FaceDetector
 from posterlab.faces.images import MAX_BYTES, size_problem, sniff_format
-from posterlab.faces.local import LocalDetector
+from posterlab.faces.local import RecycledDetector
 from posterlab.faces.ratelimit import MemoryGcraLimiter
 
 log = logging.getLogger(__name__)
@@ -146,8 +147,8 @@ def create_app(
     """
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
-    if detector is None:
-        detector = LocalDetector()
+    if detector is None:  # a long-lived process: detect in a child that is recycled
+        detector = RecycledDetector()
     limiter = (MemoryGcraLimiter(rate, clock=clock, jitter=jitter, key="server")
                if rate is not None else None)
     engine = detector
@@ -211,10 +212,21 @@ def create_app(
         reason = exc.reason if isinstance(exc, PosterlabError) else type(exc).__name__
         return error_response(500, "InternalServerError", f"Detection failed: {reason}")
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        warm = getattr(engine, "warm", None)
+        if warm is not None:  # load the model before the first request, not during it
+            await anyio.to_thread.run_sync(warm)
+        yield
+        close = getattr(engine, "close", None)
+        if close is not None:
+            await anyio.to_thread.run_sync(close)
+
     return Starlette(
         routes=[Route(DETECT_PATH, detect, methods=["POST"]),
                 Route("/health", health, methods=["GET"])],
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )
 
 
