@@ -223,22 +223,26 @@ def db_upgrade(db: str | None) -> None:
 @run_option
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--recompute", is_flag=True, help="Analyse again even if a result is stored.")
+@click.option("--stored", is_flag=True,
+              help="Print the stored result instead of analysing the run again.")
 @wrap_errors
-def analyze(run_name: str | None, db: str | None, as_json: bool, recompute: bool) -> None:
-    """Correlations of poster features with the rating, and the MLP's test metrics.
+def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -> None:
+    """Analyse a run again: correlations with the rating, the MLP against baselines.
+
+    The result is stored with the run (it replaces the one made when the run ended).
 
     \b
     Examples:
       posterlab analyze
       posterlab analyze --run posters-index --json > analysis.json
+      posterlab analyze --stored --json      # what the run's final task stored
     """
     from posterlab.pipeline import analyse_run
 
     store = open_store(settings_from(db=db))
     with transaction(store.factory) as session:
         run = repo.find_run(session, run_name)
-        result = run.analysis if run.analysis_state == "done" and not recompute else None
+        result = run.analysis if stored and run.analysis_state == "done" else None
         if result is None:
             repo.claim_analysis(session, run.id, force=True)
         run_id = run.id
