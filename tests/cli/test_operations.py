@@ -32,10 +32,9 @@ def hide_one_poster(manifest: Path) -> tuple[Path, Path]:
 
 
 def test_retry_of_an_embedded_run_processes_the_failures_again(
-        data_dir: Path, tmp_path: Path) -> None:
+        data_dir: Path, db_url: str, tmp_path: Path) -> None:
     manifest = sample_manifest(data_dir, tmp_path / "m", 6)
     moved, original = hide_one_poster(manifest)
-    db_url = f"sqlite:///{tmp_path / 'p.db'}"
     env = env_for(db_url, tmp_path / "blobs")
     run_cli("run", str(manifest), "--workers", "1", "--no-analysis", env=env)
     failed = rows(db_url, "select * from posters where status = 'failed'")
@@ -77,9 +76,8 @@ def test_retry_of_a_distributed_run_requeues_the_failures_for_workers(
 
 
 def test_runs_lists_every_run_and_results_returns_a_dataframe(
-        data_dir: Path, tmp_path: Path) -> None:
+        data_dir: Path, db_url: str, tmp_path: Path) -> None:
     manifest = sample_manifest(data_dir, tmp_path / "m", 5)
-    db_url = f"sqlite:///{tmp_path / 'p.db'}"
     env = env_for(db_url, tmp_path / "blobs")
     for name in ("one", "two"):
         run_cli("run", str(manifest), "--run", name, "--workers", "1", "--no-analysis",

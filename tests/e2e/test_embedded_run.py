@@ -42,8 +42,7 @@ def test_run_processes_every_poster_once_and_stores_the_pure_features(
 
 
 def test_a_second_run_of_the_same_manifest_processes_only_what_is_missing(
-        data_dir: Path, tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+        data_dir: Path, db_url: str, tmp_path: Path) -> None:
     manifest = sample_manifest(data_dir, tmp_path / "m", 20)
     env = env_for(db_url, tmp_path / "blobs")
     run_cli("run", str(manifest), "--workers", "1", "--limit", "8", env=env)
@@ -59,8 +58,7 @@ def test_a_second_run_of_the_same_manifest_processes_only_what_is_missing(
 
 
 def test_bad_rows_end_failed_with_reasons_and_good_rows_end_done(
-        data_dir: Path, tmp_path: Path) -> None:
-    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+        data_dir: Path, db_url: str, tmp_path: Path) -> None:
     good = sample_manifest(data_dir, tmp_path / "m", 3)
     with open(good, newline="", encoding="latin-1") as fh:
         real = list(csv.DictReader(fh))
