@@ -75,7 +75,10 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     except redis.RedisError:
         return Swept()  # no broker: nothing to publish into; status still answers
     if pending == 0:
-        return Swept(analysis=_sweep_analysis(app, factory, run_id, state, claimed_at, age,
+        # a running analysis may take long on a big run: only one silent for as long as
+        # Redis itself would wait before redelivering counts as lost
+        wait = age if state != "running" else max(age, settings.visibility_timeout)
+        return Swept(analysis=_sweep_analysis(app, factory, run_id, state, claimed_at, wait,
                                               idle))
     with transaction(factory) as session:
         stuck = repo.stuck_posters(session, run_id, timedelta(seconds=age),
