@@ -275,6 +275,10 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
     settings = settings_from(db=db, broker=broker)
     open_store(settings, create=False).engine.dispose()  # refuse an out-of-date schema now
     app = create_app(settings)
+    # imported before the pool forks: children (recycled every few hundred tasks) start
+    # with scikit-image and the detector already loaded
+    import posterlab.faces.local
+    import posterlab.pipeline  # noqa: F401
     node = hostname or f"posterlab-{'-'.join(chosen)}@{socket.gethostname()}"
     argv = ["worker", "-Q", ",".join(chosen), "-n", node, "-l", loglevel, "-P", pool,
             "--without-gossip", "--without-mingle"]
