@@ -10,7 +10,14 @@ import pytest
 
 from posterlab.errors import ImageError
 from posterlab.faces.base import Detection, FaceBox, FaceDetector, iou
-from posterlab.faces.local import LocalDetector, LocalParams, detect_faces, nms, to_bgr_uint8
+from posterlab.faces.local import (
+    LocalDetector,
+    LocalParams,
+    detect_faces,
+    eye_ratio,
+    nms,
+    to_bgr_uint8,
+)
 
 
 def test_to_bgr_uint8_swaps_channels_and_scales_both_sides() -> None:
@@ -36,6 +43,24 @@ def test_nms_keeps_the_best_of_overlapping_boxes_and_disjoint_ones() -> None:
     assert nms([double, other, best], iou_threshold=0.3) == [best, other]
 
 
+def test_the_eye_ratio_is_eye_distance_over_box_width() -> None:
+    frontal = [30, 40, 75, 40, 52, 60, 35, 80, 70, 80]  # eyes 45 px apart, level
+    tilted = [30, 40, 66, 67, 40, 70, 25, 85, 50, 100]  # eyes 45 px apart, rolled 37 deg
+    assert eye_ratio(frontal, 100) == pytest.approx(0.45)
+    assert eye_ratio(tilted, 100) == pytest.approx(0.45)  # roll does not count, only turn
+    assert eye_ratio(frontal, 200) == pytest.approx(0.225)
+    assert eye_ratio(frontal, 0) == 0.0
+
+
+def test_the_docstring_examples_hold() -> None:
+    import doctest
+
+    import posterlab.faces.local as local
+
+    result = doctest.testmod(local, extraglobs={"np": np})
+    assert result.attempted > 0 and result.failed == 0
+
+
 def test_iou_of_identical_and_disjoint_boxes() -> None:
     box = FaceBox(3, 4, 10, 12)
     assert iou(box, box) == 1.0
@@ -44,7 +69,7 @@ def test_iou_of_identical_and_disjoint_boxes() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("upscale", 0.0), ("conf_threshold", 1.5), ("min_face", -0.1), ("nms_iou", 0.0),
-    ("max_side", 2000),
+    ("max_side", 2000), ("min_eye_ratio", -0.1), ("min_eye_ratio", 1.0),
 ])
 def test_invalid_parameters_are_named(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
@@ -55,8 +80,8 @@ def test_the_cache_key_is_stable_and_changes_with_every_parameter() -> None:
     assert LocalDetector().cache_key == LocalDetector().cache_key
     keys = {LocalParams(**change).cache_key for change in
             ({}, {"upscale": 1.0}, {"conf_threshold": 0.6}, {"min_face": 0.1},
-             {"nms_iou": 0.5}, {"max_side": 480})}
-    assert len(keys) == 6
+             {"nms_iou": 0.5}, {"max_side": 480}, {"min_eye_ratio": 0.0})}
+    assert len(keys) == 7
     assert all(k.startswith("local:yunet") for k in keys)
 
 
@@ -91,3 +116,14 @@ def test_hand_drawn_faces_are_found_at_iou_one_half(face_data: Path) -> None:
              for r in truth]
     hits = sum(any(iou(b, f) >= 0.5 for f in found) for b in boxes)
     assert hits == len(boxes) == len(found)
+
+
+@pytest.mark.parametrize("poster", [
+    "88727.jpg",  # Anne of Green Gables (1985): one girl in profile
+    "2752688.jpg",  # Rosewater (2014): one small face in profile
+])
+def test_faces_in_profile_are_not_counted_unless_asked(face_data: Path, poster: str) -> None:
+    data = (face_data / "face_reference" / "posters" / poster).read_bytes()
+    assert LocalDetector().detect(data).count == 0
+    everything = LocalDetector(LocalParams(min_eye_ratio=0.0)).detect(data)
+    assert everything.count == 1

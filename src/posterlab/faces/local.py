@@ -6,7 +6,7 @@ towards the viewer: eye distance at least 0.3 of the box width) were chosen with
 ``benchmarks/faces_quality.py`` on general grounds, not per poster; its docstring lists
 every variant measured. On the shared data they give precision/recall 1.00/1.00 on
 face_boxes and, against face_reference, exact 0.67, within-one 0.91, Spearman 0.78
-(raw YuNet: 0.55/0.84/0.71) for ~19 ms of CPU per 182x268 poster.
+(raw YuNet: 0.55/0.84/0.71) for ~17 ms of CPU per 182x268 poster.
 """
 
 from __future__ import annotations
