@@ -301,6 +301,43 @@ def record_chain(session: Session, outcomes: list[Outcome], ctx: StageContext) -
     return step
 
 
+def record_many(session: Session, chains: list[list[Outcome]], ctx: StageContext,
+                run_id: int) -> list[Step]:
+    """:func:`record_chain` for many posters of one run, for a single writer.
+
+    Chains that took a poster all the way to ``done`` are stored with one statement per
+    table (the embedded parent's writes were most of its CPU); the others one by one.
+    """
+    def whole(c: list[Outcome]) -> bool:
+        return c[-1].stage == "faces" and all(o.error is None for o in c)
+
+    complete = [c for c in chains if whole(c)]
+    now = repo.utcnow()
+    features = [{"sha256": o.sha256, "feature_version": o.feature_version,
+                 "vectors": o.vectors, "created_at": now, **(o.scalars or {})}
+                for c in complete for o in c if o.stage == "extract"]
+    faces = [{"sha256": c[-1].sha256, "face_key": ctx.face_key, "face_count": c[-1].face_count,
+              "boxes": c[-1].boxes or [], "created_at": now} for c in complete]
+    items = [repo.Finished(c[0].poster_id, c[0].stage, c[-1].sha256 or "",
+                           next((o.size for o in c if o.stage == "fetch"), None),
+                           c[-1].face_count or 0,
+                           **{k: sum(o.counters.get(k, 0) for o in c)
+                              for k in ("api_calls", "rate_limited", "retries")})
+             for c in complete]
+    remaining = None
+    if complete:
+        repo.save_features_many(session, features)
+        repo.save_faces_many(session, faces)
+        remaining = repo.finish_many(session, run_id, items)
+    if remaining is None:  # nothing complete, or rows moved cannot be counted: one by one
+        return [record_chain(session, c, ctx) for c in chains]
+    steps = [Step(terminal="done") if whole(c) else record_chain(session, c, ctx)
+             for c in chains]
+    if repo.claim_analysis(session, run_id):  # the batch held the run's last poster
+        steps[-1] = Step(steps[-1].next_stage, steps[-1].retry_in, steps[-1].terminal, True)
+    return steps
+
+
 def _end(session: Session, poster_id: int, stage: str, status: str, **fields: Any) -> Step:
     remaining = repo.finish(session, poster_id, stage, status=status, **fields)
     if remaining is None:  # somebody else already ended it

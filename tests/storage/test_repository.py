@@ -143,3 +143,23 @@ def test_scalar_columns_match_the_feature_names() -> None:
     from posterlab.storage.models import SCALAR_COLUMNS
 
     assert tuple(SCALAR_FEATURES) == SCALAR_COLUMNS
+
+
+def test_finishing_many_posters_at_once_counts_each_once(factory: sessionmaker[Session]) -> None:
+    run_id = new_run(factory)
+    with transaction(factory) as s:
+        ids = repo.add_posters(s, run_id, [ref(1), ref(2), ref(3)]).queued
+    items = [repo.Finished(pid, "fetch", f"{i:064x}", 100 + i, i, api_calls=1)
+             for i, pid in enumerate(ids[:2])]
+    with transaction(factory) as s:
+        remaining = repo.finish_many(s, run_id, items)
+    with factory() as s:
+        posters = {p.id: p for p in s.scalars(select(Poster))}
+        pending = s.get_one(Run, run_id).pending
+    if remaining is None:  # the driver cannot count rows of an executemany: nothing moved
+        assert pending == 3 and all(p.status == "fetch" for p in posters.values())
+        return
+    assert remaining == pending == 1
+    assert [posters[i].status for i in ids] == ["done", "done", "fetch"]
+    assert posters[ids[1]].face_count == 1 and posters[ids[1]].size == 101
+    assert posters[ids[1]].api_calls == 1 and posters[ids[0]].claimed_at is None
