@@ -155,19 +155,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (0.0 once it is gone)."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU seconds of a live process (0.0 once it is gone); with ``reaped``,
+    also those of the children it has waited for (cutime + cstime)."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
             fields = fh.read().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and its live children."""
-    return cpu_seconds(pid) + sum(cpu_seconds(kid) for kid in children_of(pid))
+    """CPU seconds of a process, its live children, and the children it has reaped (a
+    Celery worker replaces its pool children every few hundred tasks)."""
+    return cpu_seconds(pid, reaped=True) + sum(cpu_seconds(kid) for kid in children_of(pid))
 
 
 def descendants_of(pid: int) -> list[int]:

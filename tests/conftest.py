@@ -7,13 +7,12 @@ Services that are missing make their tests skip on a laptop, but fail under CI
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from support import WorkerProcess
+from support import WorkerProcess, pg_schema_url
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -73,19 +72,6 @@ def pg_server() -> str:
     return PG_URL
 
 
-def _pg_schema_url(base: str) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Every database test runs on SQLite and on a real PostgreSQL (own schema)."""
@@ -93,12 +79,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'posterlab.db'}"
         return
     base = request.getfixturevalue("pg_server")
-    yield from _pg_schema_url(base)
+    yield from pg_schema_url(base)
 
 
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
-    yield from _pg_schema_url(pg_server)
+    yield from pg_schema_url(pg_server)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -10,26 +11,37 @@ import pytest
 
 from posterlab.storage.export import COLUMNS
 
-from support import env_for, run_cli
+from support import env_for, pg_schema_url, run_cli
 
 CONTRACT = ["imdb_id", "title", "score", "genres", "status", "error", "face_count",
             "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v", "brightness",
             "contrast", "colorfulness"]
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def demo_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[tuple[Path, dict[str, str]]]:
+    """The demo, on a SQLite file and on a PostgreSQL schema of its own."""
     out = tmp_path_factory.mktemp("demo")
-    env = env_for(f"sqlite:///{out / 'posterlab.db'}", out / "blobs")
-    proc = run_cli("demo", "--posters", "16", "--out", str(out), "--workers", "2", env=env)
+    if request.param == "sqlite":
+        yield from _demo(out, f"sqlite:///{out / 'posterlab.db'}")
+        return
+    yield from (_demo(out, url) for url in pg_schema_url(request.getfixturevalue("pg_server")))
+
+
+def _demo(out: Path, db_url: str) -> Iterator[tuple[Path, dict[str, str]]]:
+    env = env_for(db_url, out / "blobs")
+    proc = run_cli("demo", "--posters", "16", "--out", str(out), "--workers", "2",
+                   "--db", db_url, env=env)
     assert "SYNTHETIC" in proc.stderr
-    return out, env
+    yield out, env
 
 
 @pytest.mark.slow
 def test_demo_says_it_is_synthetic_and_writes_database_and_report(demo_run) -> None:
-    out, _ = demo_run
-    assert (out / "posterlab.db").is_file()
+    out, env = demo_run
+    if env["POSTERLAB_DATABASE_URL"].startswith("sqlite"):
+        assert (out / "posterlab.db").is_file()
     html = (out / "report" / "report.html").read_text()
     assert (out / "report" / "report.md").is_file()
     assert "demo" in html and "face" in html.lower()

@@ -50,9 +50,8 @@ def face_api(tmp_path: Path) -> Iterator[str]:
 
 
 def test_http_provider_counts_faces_and_a_second_run_pays_for_nothing(
-        data_dir: Path, face_api: str, tmp_path: Path) -> None:
+        data_dir: Path, face_api: str, db_url: str, tmp_path: Path) -> None:
     manifest = sample_manifest(data_dir, tmp_path / "m", 30)
-    db_url = f"sqlite:///{tmp_path / 'p.db'}"
     env = env_for(db_url, tmp_path / "blobs", POSTERLAB_FACE_PROVIDER="http",
                   POSTERLAB_FACE_API_URL=face_api, POSTERLAB_FACE_API_KEY=KEY,
                   POSTERLAB_FACE_API_RATE="20/s")
