@@ -26,7 +26,8 @@ def demo_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if request.param == "sqlite":
         yield from _demo(out, f"sqlite:///{out / 'posterlab.db'}")
         return
-    yield from (_demo(out, url) for url in pg_schema_url(request.getfixturevalue("pg_server")))
+    for url in pg_schema_url(request.getfixturevalue("pg_server")):
+        yield from _demo(out, url)
 
 
 def _demo(out: Path, db_url: str) -> Iterator[tuple[Path, dict[str, str]]]:
