@@ -377,6 +377,29 @@ def run_stage(factory: sessionmaker[Session], ctx: StageContext, poster_id: int,
         return record_chain(session, outcomes, ctx)
 
 
+def run_stage_many(factory: sessionmaker[Session], ctx: StageContext, poster_ids: list[int],
+                   stage: str, *, attempt: int = 1) -> list[tuple[int, Step]]:
+    """:func:`run_stage` for a few posters with one claiming and one recording transaction
+    (what the ``fetch`` task does with its chunk, a few ids at a time)."""
+    steps: list[tuple[int, Step]] = []
+    jobs: list[Job] = []
+    with transaction(factory) as session:
+        for poster_id in poster_ids:
+            poster = repo.claim(session, poster_id, stage, worker=ctx.worker)
+            if poster is None:
+                continue
+            planned = plan(session, poster, ctx.run(session, poster.run_id), ctx,
+                           attempt=attempt)
+            if isinstance(planned, Step):
+                steps.append((poster_id, planned))
+            else:
+                jobs.append(planned)
+    outcomes = [compute(job, ctx) for job in jobs]
+    with transaction(factory) as session:
+        steps += [(o.poster_id, record(session, o, ctx)) for o in outcomes]
+    return steps
+
+
 def analyse_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
     """Train the model and compute the correlations of a run; store and return the result.
 
