@@ -165,6 +165,20 @@ def claim(session: Session, poster_id: int, stage: str, *, worker: str | None = 
     ).scalar_one_or_none()
 
 
+def claim_many(session: Session, poster_ids: Sequence[int], stage: str, *,
+               worker: str | None = None) -> list[Any]:
+    """:func:`claim` for many posters in one statement; rows (id, run_id, source, sha256)
+    of those that were at ``stage``."""
+    if not poster_ids:
+        return []
+    table: Table = Poster.__table__  # type: ignore[assignment]
+    now = utcnow()
+    return list(session.execute(
+        update(table).where(table.c.id.in_(list(poster_ids)), table.c.status == stage)
+        .values(attempts=table.c.attempts + 1, updated_at=now, claimed_at=now, worker=worker)
+        .returning(table.c.id, table.c.run_id, table.c.source, table.c.sha256)).all())
+
+
 def advance(session: Session, poster_id: int, stage: str, to: str, **fields: Any) -> bool:
     """Move a poster from ``stage`` to the next pending stage."""
     result = session.execute(

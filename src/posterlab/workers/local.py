@@ -163,8 +163,17 @@ def _start(factory: sessionmaker[Session], ctx: StageContext, batch: list[tuple[
     stage.
     """
     jobs: list[Job] = []
+    fresh = [pid for pid, attempt in batch if attempt == 1]
     with transaction(factory) as session:
+        # posters waiting to be fetched need nothing but a claim: one statement for all
+        for row in repo.claim_many(session, fresh, "fetch", worker=ctx.worker):
+            run = ctx.run(session, row.run_id)
+            jobs.append(Job(row.id, "fetch", row.source, row.sha256, 1,
+                            dict(run.settings.get("preprocess") or {})))
+        claimed = {job.poster_id for job in jobs}
         for poster_id, attempt in batch:
+            if poster_id in claimed:
+                continue
             stage = repo.current_stage(session, poster_id)
             if stage not in PENDING_STAGES:
                 continue
