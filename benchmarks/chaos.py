@@ -313,28 +313,12 @@ def database(kind: str, folder: Path) -> Iterator[str]:
 # ---------------------------------------------------------------- workers
 
 
-class Worker:
+class Worker(c.Worker):
     """A real ``posterlab worker -c 1 -n NAME`` in its own process group."""
 
     def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
         self.name = name
-        self.log = log
-        self._fh = open(log, "wb")
-        self.proc = subprocess.Popen(
-            c.posterlab_cmd("worker", "-c", "1", "-n", name), env=env, stdout=self._fh,
-            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")
-            if " ready." in text:
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker {self.name} exited early:\n{text[-3000:]}")
-            time.sleep(0.1)
-        raise RuntimeError(f"worker {self.name} not ready in {timeout}s:\n"
-                           f"{self.log.read_text(errors='replace')[-3000:]}")
+        super().__init__(["-c", "1", "-n", name], env, log)
 
     def pids(self) -> set[int]:
         return {self.proc.pid, *c.children_of(self.proc.pid)}
