@@ -1,15 +1,76 @@
-"""posterlab: what in a movie poster goes with how well the movie is rated."""
+"""posterlab: what in a movie poster goes with how well the movie is rated.
+
+The Python API mirrors the command line; every function opens the database named by
+``db`` (default ``POSTERLAB_DATABASE_URL``), does what the command does, and closes it.
+
+>>> import posterlab
+>>> summary = posterlab.run("movies.csv", db="sqlite:///movies.db")  # doctest: +SKIP
+>>> posterlab.status(db="sqlite:///movies.db")["counts"]               # doctest: +SKIP
+>>> df = posterlab.results(db="sqlite:///movies.db")                   # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from posterlab.service import Store
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "results"]
+__all__ = ["__version__", "analyze", "enqueue", "report", "results", "run", "status"]
+
+
+def _store(create: bool = False, readonly: bool = False, **settings: Any) -> Store:
+    from posterlab.config import load_settings
+    from posterlab.service import open_store
+
+    chosen = {k: v for k, v in settings.items() if v is not None}
+    return open_store(load_settings(**chosen), create=create, readonly=readonly)
+
+
+def run(manifest: str | Path, *, db: str | None = None, run: str | None = None,
+        workers: int | None = None, limit: int | None = None,
+        poster_dir: str | Path | None = None, blob_dir: str | Path | None = None,
+        analysis: bool = True) -> dict[str, Any]:
+    """Process a manifest here, like ``posterlab run``; the run's ``status`` dict, with
+    ``processed`` (posters done and failed now) and ``interrupted``."""
+    from posterlab.service import run_manifest, status
+
+    with _store(create=True, database_url=db,
+                blob_dir=Path(blob_dir) if blob_dir else None) as store:
+        done = run_manifest(store, Path(manifest), run_name=run, workers=workers, limit=limit,
+                            poster_dir=Path(poster_dir) if poster_dir else None,
+                            analysis=analysis)
+        return {**status(store, done.name, sweep_first=False),
+                "processed": {"done": done.done, "failed": done.failed},
+                "interrupted": done.interrupted}
+
+
+def enqueue(manifest: str | Path, *, db: str | None = None, broker: str | None = None,
+            run: str | None = None, limit: int | None = None,
+            poster_dir: str | Path | None = None) -> dict[str, Any]:
+    """Queue a manifest for workers, like ``posterlab enqueue``; what was queued."""
+    from dataclasses import asdict
+
+    from posterlab.service import enqueue_manifest
+
+    with _store(create=True, database_url=db, broker_url=broker) as store:
+        done = enqueue_manifest(store, Path(manifest), run_name=run, limit=limit,
+                                poster_dir=Path(poster_dir) if poster_dir else None)
+        return asdict(done)
+
+
+def status(run: str | None = None, *, db: str | None = None, broker: str | None = None
+           ) -> dict[str, Any]:
+    """The ``posterlab status --json`` object of a run (default: the most recent)."""
+    from posterlab.service import status as run_status
+
+    with _store(database_url=db, broker_url=broker) as store:
+        return run_status(store, run)
 
 
 def results(run: str | None = None, db: str | None = None, *, vectors: bool = True
@@ -23,17 +84,24 @@ def results(run: str | None = None, db: str | None = None, *, vectors: bool = Tr
     >>> import posterlab
     >>> df = posterlab.results(db="sqlite:///posterlab.db")  # doctest: +SKIP
     """
-    from posterlab.config import load_settings
-    from posterlab.storage import repository
-    from posterlab.storage.engine import make_engine, session_factory
-    from posterlab.storage.export import results_frame
-    from posterlab.storage.schema import ensure_schema
+    from posterlab.service import results as run_results
 
-    settings = load_settings(database_url=db)
-    engine = make_engine(settings.database_url, readonly=True)
-    try:
-        ensure_schema(engine, create=False)
-        with session_factory(engine)() as session:
-            return results_frame(session, repository.find_run(session, run), vectors=vectors)
-    finally:
-        engine.dispose()
+    with _store(readonly=True, database_url=db) as store:
+        return run_results(store, run, vectors=vectors)
+
+
+def analyze(run: str | None = None, *, db: str | None = None, stored: bool = False
+            ) -> dict[str, Any]:
+    """Analyze a run again, like ``posterlab analyze --json`` (``stored``: the stored one)."""
+    from posterlab.service import analyze as run_analyze
+
+    with _store(database_url=db) as store:
+        return run_analyze(store, run, stored=stored)
+
+
+def report(out: str | Path, *, run: str | None = None, db: str | None = None) -> Path:
+    """Write the run's report into the folder ``out``, like ``posterlab report``; the HTML."""
+    from posterlab.service import report as run_report
+
+    with _store(database_url=db) as store:
+        return run_report(store, run, Path(out))

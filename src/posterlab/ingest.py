@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.errors import InputError
 from posterlab.manifest import PosterRef, read_manifest
-from posterlab.pipeline import StageContext
+from posterlab.pipeline.context import StageContext
 from posterlab.storage import repository as repo
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab import __version__
 from posterlab.config import Settings, load_settings
 from posterlab.errors import PosterlabError
+
+if TYPE_CHECKING:
+    from posterlab.service.store import Store
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,13 +60,6 @@ def run_option(f: F) -> F:
                         help="Run name [default: the most recent run].")(f)
 
 
-@dataclass
-class Store:
-    settings: Settings
-    engine: Engine
-    factory: sessionmaker[Session]
-
-
 def settings_from(**overrides: Any) -> Settings:
     """Settings from env, then flags; a bad setting becomes a clean CLI error."""
     mapping = {"db": "database_url", "broker": "broker_url", "face_provider": "face_provider",
@@ -81,23 +72,11 @@ def settings_from(**overrides: Any) -> Settings:
 
 
 def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:
-    from posterlab.storage.engine import make_engine
-    from posterlab.storage.schema import ensure_schema
+    """:func:`posterlab.service.open_store`, its errors as clean CLI errors."""
+    from posterlab.service.store import open_store as open_
 
     with errors_as_click():
-        engine = make_engine(settings.database_url, readonly=readonly)
-        try:
-            ensure_schema(engine, create=create)
-        except (SQLAlchemyError, OSError) as exc:  # server down, bad credentials, no file
-            from posterlab.config import redact_url
-
-            raise PosterlabError(
-                f"cannot open the database {redact_url(settings.database_url)}: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                code="storage") from None
-    from posterlab.storage.engine import session_factory as _sf
-
-    return Store(settings, engine, _sf(engine))
+        return open_(settings, create=create, readonly=readonly)
 
 
 @contextmanager
@@ -116,13 +95,6 @@ def wrap_errors(f: F) -> F:
             return f(*args, **kwargs)
 
     return inner  # type: ignore[return-value]
-
-
-def default_run_name(manifest: Path) -> str:
-    """``<folder>-<stem>`` of the manifest, e.g. ``posters-index`` for posters/index.csv."""
-    folder = manifest.resolve().parent.name
-    name = f"{folder}-{manifest.stem}" if folder else manifest.stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:120] or "run"
 
 
 def console(stderr: bool = False) -> Console:

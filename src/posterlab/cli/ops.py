@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from posterlab.cli.common import (
-    Store,
     broker_option,
     cli,
     console,
@@ -22,24 +22,7 @@ from posterlab.cli.common import (
     settings_from,
     wrap_errors,
 )
-from posterlab.cli.render import run_status, status_table, watch_view
-from posterlab.config import Settings
-from posterlab.storage import repository as repo
-from posterlab.storage.engine import transaction
-
-
-def _sweep(store: Store, run_name: str | None) -> int:
-    """Re-queue abandoned work of a distributed run (posterlab.workers.sweeper)."""
-    from posterlab.workers.app import create_app
-    from posterlab.workers.sweeper import sweep
-
-    with store.factory() as session:
-        run = repo.find_run(session, run_name)
-        if run.mode != "distributed":
-            return 0
-        run_id = run.id
-    swept = sweep(create_app(store.settings), store.factory, store.settings, run_id)
-    return swept.posters + int(swept.analysis)
+from posterlab.cli.render import failures_table, number, runs_table, status_table, watch_view
 
 
 @cli.command()
@@ -63,26 +46,21 @@ def status(run_name: str | None, db: str | None, broker: str | None, watch: bool
       posterlab status --run posters-index --watch
       posterlab status --json | jq .counts
     """
-    settings = settings_from(db=db, broker=broker)
-    store = open_store(settings)
-    swept = _sweep(store, run_name) if sweep else 0
-    with store.factory() as session:
-        current = run_status(session, repo.find_run(session, run_name))
-    current["swept"] = swept
-    if as_json and not watch:
-        click.echo(json.dumps(current))
-        return
-    if not watch:
-        console().print(status_table(current))
-        return
-    with Live(watch_view(current), console=console(), refresh_per_second=4) as live:
-        while not current["complete"]:
-            time.sleep(interval)
-            if sweep:
-                _sweep(store, current["run"])
-            with store.factory() as session:
-                current = run_status(session, repo.find_run(session, current["run"]))
-            live.update(watch_view(current))
+    from posterlab.service.inspect import status as run_status
+
+    with open_store(settings_from(db=db, broker=broker)) as store:
+        current = run_status(store, run_name, sweep_first=sweep)
+        if not watch and as_json:
+            click.echo(json.dumps(current))
+            return
+        if not watch:
+            console().print(status_table(current))
+            return
+        with Live(watch_view(current), console=console(), refresh_per_second=4) as live:
+            while not current["complete"]:
+                time.sleep(interval)
+                current = run_status(store, current["run"], sweep_first=sweep)
+                live.update(watch_view(current))
     if as_json:
         click.echo(json.dumps(current))
 
@@ -101,24 +79,16 @@ def failures(run_name: str | None, db: str | None, examples: int, as_json: bool)
       posterlab failures
       posterlab failures --run posters-index --examples 10
     """
-    store = open_store(settings_from(db=db))
-    with store.factory() as session:
-        run = repo.find_run(session, run_name)
-        groups = repo.failure_groups(session, run.id, examples=examples)
+    from posterlab.service.inspect import failures as run_failures
+
+    with open_store(settings_from(db=db)) as store:
+        found = run_failures(store, run_name, examples=examples)
     if as_json:
-        click.echo(json.dumps({"run": run.name, "groups": groups}))
-        return
-    if not groups:
-        console().print(f"run {run.name}: no failed posters")
-        return
-    table = Table(title=f"failures of run {run.name}", title_justify="left")
-    table.add_column("reason")
-    table.add_column("posters", justify="right")
-    table.add_column("examples (movie, row: error)")
-    for g in groups:
-        ex = "\n".join(f"{e['movie']}, row {e['row']}: {e['error']}" for e in g["examples"])
-        table.add_row(g["code"] or "?", str(g["count"]), ex)
-    console().print(table)
+        click.echo(json.dumps(found))
+    elif not found["groups"]:
+        console().print(f"run {escape(found['run'])}: no failed posters")
+    else:
+        console().print(failures_table(found))
 
 
 @cli.command()
@@ -141,28 +111,19 @@ def retry(run_name: str | None, db: str | None, broker: str | None, reason: str 
       posterlab retry
       posterlab retry --reason fetch-timeout
     """
-    settings = settings_from(db=db, broker=broker)
-    store = open_store(settings)
-    with transaction(store.factory) as session:
-        run = repo.find_run(session, run_name)
-        ids = repo.requeue_failed(session, run.id, reason=reason)
-        mode, run_id, name = run.mode, run.id, run.name
+    from posterlab.service.runs import retry as retry_run
+
+    with open_store(settings_from(db=db, broker=broker)) as store:
+        done = retry_run(store, run_name, reason=reason, workers=workers)
+    name = escape(done.name)
     out = console(stderr=True)
-    if not ids:
+    if not done.posters:
         out.print(f"run {name}: nothing to retry")
-        return
-    if mode == "distributed":
-        from posterlab.workers.app import create_app, publish_fetch
-
-        app = create_app(settings)
-        with app.producer_or_acquire() as producer:
-            publish_fetch(app, ids, producer=producer)
-        out.print(f"run {name}: {len(ids)} posters re-queued")
-        return
-    from posterlab.workers.local import run_embedded
-
-    summary = run_embedded(store.factory, settings, run_id, workers=workers)
-    out.print(f"run {name}: retried {len(ids)}: {summary.done} done, {summary.failed} failed")
+    elif done.processed is None:
+        out.print(f"run {name}: {done.posters} posters re-queued")
+    else:
+        out.print(f"run {name}: retried {done.posters}: {done.processed.done} done, "
+                  f"{done.processed.failed} failed")
 
 
 @cli.command()
@@ -176,22 +137,14 @@ def runs(db: str | None, as_json: bool) -> None:
     Example:
       posterlab runs --db postgresql://postgres@127.0.0.1/test
     """
-    store = open_store(settings_from(db=db))
-    with store.factory() as session:
-        rows = [(r, repo.status_counts(session, r.id)) for r in repo.list_runs(session)]
+    from posterlab.service.inspect import list_runs
+
+    with open_store(settings_from(db=db)) as store:
+        found = list_runs(store)
     if as_json:
-        click.echo(json.dumps([{"run": r.name, "mode": r.mode, "total": r.total, "counts": c,
-                                "created_at": r.created_at.isoformat(),
-                                "analysis": r.analysis_state} for r, c in rows]))
-        return
-    table = Table(title="runs", title_justify="left")
-    for col in ("run", "mode", "total", "done", "failed", "pending", "created", "analysis"):
-        table.add_column(col)
-    for r, c in rows:
-        pending = sum(v for k, v in c.items() if k not in ("done", "failed"))
-        table.add_row(r.name, r.mode, str(r.total), str(c["done"]), str(c["failed"]),
-                      str(pending), r.created_at.strftime("%Y-%m-%d %H:%M"), r.analysis_state)
-    console().print(table)
+        click.echo(json.dumps([{k: v for k, v in r.items() if k != "pending"} for r in found]))
+    else:
+        console().print(runs_table(found))
 
 
 @cli.group()
@@ -209,14 +162,10 @@ def db_upgrade(db: str | None) -> None:
     Example:
       posterlab db upgrade --db postgresql://postgres@127.0.0.1/test
     """
-    from posterlab.storage.engine import make_engine
-    from posterlab.storage.schema import current_revision, upgrade
+    from posterlab.service.store import upgrade_schema
 
-    settings = settings_from(db=db)
-    engine = make_engine(settings.database_url)
-    before = current_revision(engine)
-    upgrade(engine)
-    console(stderr=True).print(f"schema: {before or 'empty'} -> {current_revision(engine)}")
+    before, after = upgrade_schema(settings_from(db=db))
+    console(stderr=True).print(f"schema: {before or 'empty'} -> {after}")
 
 
 @cli.command()
@@ -237,17 +186,10 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
       posterlab analyze --run posters-index --json > analysis.json
       posterlab analyze --stored --json      # what the run's final task stored
     """
-    from posterlab.pipeline import analyse_run
+    from posterlab.service.results import analyze as analyze_run
 
-    store = open_store(settings_from(db=db))
-    with transaction(store.factory) as session:
-        run = repo.find_run(session, run_name)
-        result = run.analysis if stored and run.analysis_state == "done" else None
-        if result is None:
-            repo.claim_analysis(session, run.id, force=True)
-        run_id = run.id
-    if result is None:
-        result = analyse_run(store.factory, run_id)
+    with open_store(settings_from(db=db)) as store:
+        result = analyze_run(store, run_name, stored=stored)
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -255,35 +197,11 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
     for col in ("feature", "n", "pearson_r", "ci", "spearman_rho", "p_adjusted"):
         table.add_column(col)
     for c in result.get("correlations", []):
-        table.add_row(c["feature"], str(c["n"]), _f(c.get("pearson_r")),
-                      f"[{_f(c.get('ci_low'))}, {_f(c.get('ci_high'))}]",
-                      _f(c.get("spearman_rho")), _f(c.get("p_adjusted")))
+        table.add_row(escape(str(c["feature"])), str(c["n"]), number(c.get("pearson_r")),
+                      f"[{number(c.get('ci_low'))}, {number(c.get('ci_high'))}]",
+                      number(c.get("spearman_rho")), number(c.get("p_adjusted")))
     console().print(table)
     console().print_json(json.dumps(result.get("model", {})))
-
-
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def write_report_for(settings: Settings, run_name: str | None, out_dir: Path) -> Path:
-    from posterlab.analysis import analyze as analyze_frame
-    from posterlab.analysis import write_report
-    from posterlab.storage.export import results_frame
-
-    store = open_store(settings)
-    with store.factory() as session:
-        run = repo.find_run(session, run_name)
-        frame = results_frame(session, run, vectors=True)
-        title = f"posterlab report: run {run.name}"
-        summary = {"run": run.name, "total": run.total,
-                   "counts": repo.status_counts(session, run.id),
-                   "failures": [{"code": g["code"], "count": g["count"]}
-                                for g in repo.failure_groups(session, run.id, examples=0)]}
-    done = frame[frame["status"] == "done"].reset_index(drop=True)
-    result = analyze_frame(done, seed=0)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return write_report(result, done, out_dir, title=title, run_summary=summary)
 
 
 @cli.command()
@@ -300,7 +218,10 @@ def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
     Example:
       posterlab report --run posters-index --out report/ && open report/report.html
     """
-    index = write_report_for(settings_from(db=db), run_name, out_dir)
+    from posterlab.service.results import report as write_report
+
+    with open_store(settings_from(db=db)) as store:
+        index = write_report(store, run_name, out_dir)
     console(stderr=True).print(f"report written: {index}")
 
 
@@ -330,14 +251,10 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
       posterlab export --format parquet --out results.parquet
       posterlab export --format json | head
     """
-    from posterlab.storage.export import iter_results, write_export
+    from posterlab.service.results import export as export_run
 
-    store = open_store(settings_from(db=db), readonly=True)
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with_vectors = vectors or fmt in ("parquet", "json")
-    with store.factory() as session:
-        run = repo.find_run(session, run_name)
-        n = write_export(iter_results(session, run, vectors=with_vectors, columns=cols),
-                         fmt, out)
+    with open_store(settings_from(db=db), readonly=True) as store:
+        n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors)
     if out:
         console(stderr=True).print(f"{n} rows written to {out}")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from kombu.exceptions import OperationalError as KombuOperationalError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from posterlab.cli.common import (
@@ -16,15 +16,17 @@ from posterlab.cli.common import (
     cli,
     console,
     db_option,
-    default_run_name,
     open_store,
     settings_from,
     wrap_errors,
 )
 from posterlab.cli.render import print_summary
-from posterlab.config import redact_url
+from posterlab.config import Settings
+from posterlab.stages import QUEUES
 
-QUEUE_NAMES = ("fetch", "extract", "faces", "analysis")
+if TYPE_CHECKING:
+    from posterlab.service.runs import Started
+
 
 
 def _progress() -> Progress:
@@ -83,52 +85,40 @@ def run(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str |
                      workers=workers, limit=limit, analysis=not no_analysis)
 
 
-def run_embedded_cli(settings, manifest: Path, *, poster_dir: Path | None, run_name: str | None,
-                     workers: int | None, limit: int | None, analysis: bool = True) -> int:
-    from posterlab.ingest import ingest
-    from posterlab.pipeline import StageContext, analyse_run
-    from posterlab.storage import repository as repo
-    from posterlab.workers.local import run_embedded
+def run_embedded_cli(settings: Settings, manifest: Path, *, poster_dir: Path | None,
+                     run_name: str | None, workers: int | None, limit: int | None,
+                     analysis: bool = True) -> str:
+    """``posterlab run``: a progress bar over :func:`posterlab.service.run_manifest`."""
+    from posterlab.service.runs import run_manifest
 
-    store = open_store(settings, create=True)
-    ctx = StageContext(settings)
-    name = run_name or default_run_name(manifest)
     out = console(stderr=True)
-    ingested = ingest(store.factory, ctx, manifest, run_name=name, mode="embedded",
-                      poster_dir=poster_dir, limit=limit)
-    with store.factory() as session:
-        run_row = repo.find_run(session, name)
-        pending, total = run_row.pending, run_row.total
-    verb = "created" if ingested.created else "resumed"
-    out.print(f"run [bold]{name}[/] {verb}: {total} posters, {pending} to process, "
-              f"{ingested.failed} refused at reading")
-    n_workers = workers or os.cpu_count() or 1
-    interrupt_on_signals()
-    with _progress() as progress:
-        task = progress.add_task("posters", total=pending, detail="")
+    with open_store(settings, create=True) as store, _progress() as progress:
+        bar = progress.add_task("posters", total=None, detail="")
         counts = {"done": 0, "failed": 0}
+
+        def started(s: Started) -> None:
+            verb = "created" if s.created else "resumed"
+            out.print(f"run [bold]{escape(s.name)}[/] {verb}: {s.total} posters, {s.pending} "
+                      f"to process, {s.refused} refused at reading")
+            progress.update(bar, total=s.pending)
+            interrupt_on_signals()
 
         def tick(state: str) -> None:
             counts[state] += 1
-            progress.update(task, advance=1,
+            progress.update(bar, advance=1,
                             detail=f"done {counts['done']} failed {counts['failed']}")
 
-        summary = run_embedded(store.factory, settings, ingested.run_id, workers=n_workers,
-                               on_progress=tick)
-    if summary.interrupted:
-        out.print(f"[yellow]interrupted[/]: {summary.processed} posters finished; run the same "
-                  "command again to process the rest")
-        raise SystemExit(130)
-    with store.factory() as session:
-        run_row = repo.find_run(session, name)
-        need_analysis = run_row.pending == 0 and run_row.analysis_state in ("none", "queued")
-    if analysis and need_analysis:
-        out.print("analysing the run (model and correlations)...")
-        with store.factory() as session, session.begin():
-            repo.claim_analysis(session, ingested.run_id, force=True)
-        analyse_run(store.factory, ingested.run_id)
-    print_summary(store, name, settings)
-    return ingested.run_id
+        done = run_manifest(store, manifest, run_name=run_name, poster_dir=poster_dir,
+                            workers=workers, limit=limit, analysis=analysis,
+                            on_start=started, on_progress=tick)
+        if done.interrupted:
+            progress.stop()
+            out.print(f"[yellow]interrupted[/]: {done.done + done.failed} posters finished; "
+                      "run the same command again to process the rest")
+            raise SystemExit(130)
+        progress.stop()
+        print_summary(store, done.name)
+    return done.name
 
 
 @cli.command()
@@ -164,9 +154,10 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
     settings = settings_from(db=db_url, blob_dir=out_dir / "blobs")
     run_embedded_cli(settings, manifest, poster_dir=None, run_name="demo", workers=workers,
                      limit=None)
-    from posterlab.cli.ops import write_report_for
+    from posterlab.service.results import report
 
-    index = write_report_for(settings, "demo", out_dir / "report")
+    with open_store(settings) as store:
+        index = report(store, "demo", out_dir / "report")
     out.print(f"report: {index}")
     out.print("[bold yellow]Remember: these posters and ratings are synthetic.[/]")
 
@@ -194,54 +185,28 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
       posterlab enqueue ../shared/data/posters/index.csv
       posterlab enqueue movies.csv --db postgresql://postgres@db/posterlab --broker redis://q:6379/0
     """
-    from posterlab.ingest import ingest
-    from posterlab.pipeline import StageContext
-    from posterlab.workers.app import create_app, publish_fetch
+    from posterlab.manifest import count_rows
+    from posterlab.service.runs import enqueue_manifest
 
     settings = settings_from(db=db, broker=broker)
-    store = open_store(settings, create=True)
-    app = create_app(settings)
-    ctx = StageContext(settings)
-    name = run_name or default_run_name(manifest)
-    from posterlab.manifest import count_rows
-
-    total = count_rows(manifest)
-    if limit:
-        total = min(total, limit)
-    sent = 0
-    try:
-        with _progress() as progress, app.producer_or_acquire() as producer:
-            task = progress.add_task("enqueue", total=total, detail="")
-
-            def on_batch(ids: list[int], rows: int) -> None:
-                nonlocal sent
-                sent += publish_fetch(app, ids, producer=producer)
-                progress.update(task, advance=rows, detail=f"{sent} messages")
-
-            ingested = ingest(store.factory, ctx, manifest, run_name=name,
-                              mode="distributed", poster_dir=poster_dir, limit=limit,
-                              on_batch=on_batch)
-        # posters of this run whose messages were lost earlier (a broker outage during a
-        # previous enqueue) are published again when the broker has nothing for them
-        from posterlab.workers.sweeper import sweep
-
-        resent = sweep(app, store.factory, settings, ingested.run_id, unclaimed_after=0).posters
-    except KombuOperationalError as exc:
-        raise click.ClickException(
-            f"cannot reach the broker at {redact_url(settings.broker_url)} "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); the rows read so far "
-            "are saved: run the same `posterlab enqueue` again when the broker is back"
-        ) from None
-    extra = f", {resent} waiting posters re-published" if resent else ""
+    total = count_rows(manifest) if manifest.is_file() else None
+    with open_store(settings, create=True) as store, _progress() as progress:
+        bar = progress.add_task("enqueue", total=min(total, limit or total) if total else None,
+                                detail="")
+        done = enqueue_manifest(
+            store, manifest, run_name=run_name, poster_dir=poster_dir, limit=limit,
+            on_rows=lambda rows, sent: progress.update(bar, advance=rows,
+                                                       detail=f"{sent} messages"))
+    extra = f", {done.republished} waiting posters re-published" if done.republished else ""
     console(stderr=True).print(
-        f"run [bold]{name}[/]: {ingested.rows} rows read, {ingested.queued} posters queued "
-        f"in {sent} messages, {ingested.failed} refused at reading, "
-        f"{ingested.existing} already in the run{extra}. "
+        f"run [bold]{escape(done.name)}[/]: {done.rows} rows read, {done.queued} posters "
+        f"queued in {done.messages} messages, {done.refused} refused at reading, "
+        f"{done.existing} already in the run{extra}. "
         "Follow it with `posterlab status --watch`.")
 
 
 @cli.command()
-@click.option("--queues", "-Q", default=",".join(QUEUE_NAMES), show_default=True,
+@click.option("--queues", "-Q", default=",".join(QUEUES), show_default=True,
               help="Comma-separated queues to consume.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
               help="Worker processes [default: all cores].")
@@ -265,20 +230,18 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
       posterlab worker -Q extract -c 8                  # scale feature extraction alone
       posterlab worker -Q faces -c 2 --db postgresql://postgres@db/posterlab
     """
-    from posterlab.workers.app import create_app
+    from posterlab.workers.celery_app import create_app
+    from posterlab.workers.process import preload
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
-    unknown = sorted(set(chosen) - set(QUEUE_NAMES))
+    unknown = sorted(set(chosen) - set(QUEUES))
     if unknown:
-        raise click.BadParameter(f"unknown queue(s) {unknown}; choose from {QUEUE_NAMES}",
+        raise click.BadParameter(f"unknown queue(s) {unknown}; choose from {list(QUEUES)}",
                                  param_hint="--queues")
     settings = settings_from(db=db, broker=broker)
-    open_store(settings, create=False).engine.dispose()  # refuse an out-of-date schema now
+    open_store(settings, create=False).close()  # refuse an out-of-date schema now
     app = create_app(settings)
-    # imported before the pool forks: children (recycled every few hundred tasks) start
-    # with scikit-image and the detector already loaded
-    import posterlab.faces.local
-    import posterlab.pipeline  # noqa: F401
+    preload()  # before the pool forks: recycled children start with it all loaded
     node = hostname or f"posterlab-{'-'.join(chosen)}@{socket.gethostname()}"
     argv = ["worker", "-Q", ",".join(chosen), "-n", node, "-l", loglevel, "-P", pool,
             "--without-gossip", "--without-mingle"]

@@ -1,66 +1,40 @@
-"""Tables and JSON for run state (status, summary)."""
+"""Tables and screens for the terminal: formatting only, over what the service returns.
+
+Every text that comes from a manifest or an error is escaped: a title like ``[/bold]``
+is shown as it is, never read as markup.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
-from sqlalchemy import distinct, func, select
-from sqlalchemy.orm import Session
 
-from posterlab.cli.common import Store, console
-from posterlab.config import Settings
-from posterlab.storage import repository as repo
-from posterlab.storage.models import PENDING_STAGES, Poster, Run, utcnow
+from posterlab.cli.common import console
 
-RATE_WINDOW = 60  # seconds of recent completions used for the speed and the ETA
+if TYPE_CHECKING:
+    from posterlab.service.store import Store
+
+STATUS_FIGURES = ("api_calls", "cache_hits", "rate_limited", "retries", "posters_per_second",
+                  "eta_seconds", "workers_seen", "analysis")
 
 
-def run_status(session: Session, run: Run) -> dict[str, Any]:
-    """The ``status --json`` object (contract: run, total, counts, face-API figures)."""
-    counts = repo.status_counts(session, run.id)
-    since = utcnow() - timedelta(seconds=RATE_WINDOW)
-    recent, first, last = session.execute(select(
-        func.count(), func.min(Poster.updated_at), func.max(Poster.updated_at)).where(
-        Poster.run_id == run.id, Poster.status.in_(("done", "failed")),
-        Poster.updated_at >= since)).one()
-    workers = session.scalar(select(func.count(distinct(Poster.worker))).where(
-        Poster.run_id == run.id, Poster.updated_at >= utcnow() - timedelta(minutes=5))) or 0
-    pending = sum(counts[s] for s in PENDING_STAGES)
-    rate = 0.0
-    if recent:  # completions per second over the recent window (ends now, or at the end)
-        end = _aware(last) if pending == 0 else utcnow()
-        rate = recent / max(1.0, (end - _aware(first)).total_seconds())
-    return {
-        "run": run.name,
-        "mode": run.mode,
-        "total": run.total,
-        "counts": counts,
-        "pending": pending,
-        "complete": pending == 0,
-        **repo.face_figures(session, run.id),
-        "posters_per_second": round(rate, 3),
-        "eta_seconds": round(pending / rate, 1) if rate > 0 and pending else None,
-        "workers_seen": int(workers),
-        "analysis": run.analysis_state,
-        "created_at": run.created_at.isoformat() if run.created_at else None,
-        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
-    }
+def number(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def status_table(status: dict[str, Any]) -> Table:
-    table = Table(title=f"run {status['run']} ({status['mode']}, {status['total']} posters)",
-                  title_justify="left")
+    table = Table(title=f"run {escape(status['run'])} ({status['mode']}, "
+                        f"{status['total']} posters)", title_justify="left")
     table.add_column("state")
     table.add_column("posters", justify="right")
     for state, n in status["counts"].items():
         table.add_row(state, str(n))
     table.add_section()
-    for key in ("api_calls", "cache_hits", "rate_limited", "retries", "posters_per_second",
-                "eta_seconds", "workers_seen", "analysis"):
+    for key in STATUS_FIGURES:
         value = status[key]
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     return table
@@ -78,30 +52,47 @@ def watch_view(status: dict[str, Any]) -> Group:
     return Group(line, status_table(status))
 
 
-def print_summary(store: Store, run_name: str, settings: Settings) -> None:
-    with store.factory() as session:
-        run = repo.find_run(session, run_name)
-        status = run_status(session, run)
-        analysis = run.analysis or {}
+def failures_table(found: dict[str, Any]) -> Table:
+    table = Table(title=f"failures of run {escape(found['run'])}", title_justify="left")
+    table.add_column("reason")
+    table.add_column("posters", justify="right")
+    table.add_column("examples (movie, row: error)")
+    for g in found["groups"]:
+        ex = "\n".join(escape(f"{e['movie']}, row {e['row']}: {e['error']}")
+                       for e in g["examples"])
+        table.add_row(escape(g["code"] or "?"), str(g["count"]), ex)
+    return table
+
+
+def runs_table(found: list[dict[str, Any]]) -> Table:
+    table = Table(title="runs", title_justify="left")
+    for col in ("run", "mode", "total", "done", "failed", "pending", "created", "analysis"):
+        table.add_column(col)
+    for r in found:
+        table.add_row(escape(r["run"]), r["mode"], str(r["total"]), str(r["counts"]["done"]),
+                      str(r["counts"]["failed"]), str(r["pending"]),
+                      r["created_at"][:16].replace("T", " "), r["analysis"])
+    return table
+
+
+def print_summary(store: Store, run_name: str) -> None:
+    """What ``posterlab run`` prints at its end: the status and the strongest correlations."""
+    from posterlab.service.inspect import status
+
     out = console()
-    out.print(status_table(status))
+    out.print(status_table(status(store, run_name, sweep_first=False)))
+    analysis = store.find_run(run_name).analysis or {}
     corr = analysis.get("correlations") or []
     if corr:
-        table = Table(title="strongest correlations with the rating", title_justify="left")
-        for col in ("feature", "n", "pearson_r", "spearman_rho", "p_adjusted"):
-            table.add_column(col, justify="left" if col == "feature" else "right")
-        ranked = sorted(corr, key=lambda c: -abs(c.get("pearson_r") or 0))[:8]
-        for c in ranked:
-            table.add_row(c["feature"], str(c["n"]), _f(c.get("pearson_r")),
-                          _f(c.get("spearman_rho")), _f(c.get("p_adjusted")))
-        out.print(table)
-    out.print(f"database: {settings.redacted()['database_url']}")
+        out.print(correlations_table(corr))
+    out.print(f"database: {store.settings.redacted()['database_url']}")
 
 
-def _f(value: Any) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
-def _aware(value: datetime) -> datetime:
-    """SQLite hands timestamps back without their (UTC) zone."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def correlations_table(corr: list[dict[str, Any]], top: int = 8) -> Table:
+    table = Table(title="strongest correlations with the rating", title_justify="left")
+    for col in ("feature", "n", "pearson_r", "spearman_rho", "p_adjusted"):
+        table.add_column(col, justify="left" if col == "feature" else "right")
+    for c in sorted(corr, key=lambda c: -abs(c.get("pearson_r") or 0))[:top]:
+        table.add_row(escape(str(c["feature"])), str(c["n"]), number(c.get("pearson_r")),
+                      number(c.get("spearman_rho")), number(c.get("p_adjusted")))
+    return table

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from posterlab.stages import PENDING
+
 # Kept literal (not imported from imaging) so the schema does not change when the
 # feature code is edited; a test checks the two lists agree.
 SCALAR_COLUMNS: tuple[str, ...] = (
@@ -37,8 +39,7 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "centre_x", "centre_y", "thirds", "width", "height", "aspect",
 )
 
-PENDING_STAGES: tuple[str, ...] = ("fetch", "extract", "faces")
-TERMINAL: tuple[str, ...] = ("done", "failed")
+PENDING_STAGES = PENDING
 
 
 def utcnow() -> datetime:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from posterlab.errors import StorageError
 from posterlab.manifest import PosterRef
+from posterlab.stages import TERMINAL
 from posterlab.storage.models import (
     PENDING_STAGES,
     SCALAR_COLUMNS,
@@ -149,6 +150,13 @@ def pending_poster_ids(session: Session, run_id: int, *, limit: int | None = Non
     return list(session.scalars(stmt))
 
 
+def pending_posters(session: Session, run_id: int) -> list[tuple[int, str]]:
+    """(id, stage) of the run's posters that are not done or failed, in id order."""
+    rows = session.execute(select(Poster.id, Poster.status).where(
+        Poster.run_id == run_id, Poster.status.in_(PENDING_STAGES)).order_by(Poster.id))
+    return [(r.id, r.status) for r in rows]
+
+
 def current_stage(session: Session, poster_id: int) -> str | None:
     return session.scalar(select(Poster.status).where(Poster.id == poster_id))
 
@@ -167,8 +175,8 @@ def claim(session: Session, poster_id: int, stage: str, *, worker: str | None = 
 
 def claim_many(session: Session, poster_ids: Sequence[int], stage: str, *,
                worker: str | None = None) -> list[Any]:
-    """:func:`claim` for many posters in one statement; rows (id, run_id, source, sha256)
-    of those that were at ``stage``."""
+    """:func:`claim` for many posters in one statement; rows (id, run_id, source, sha256,
+    status) of those that were at ``stage``."""
     if not poster_ids:
         return []
     table: Table = Poster.__table__  # type: ignore[assignment]
@@ -176,7 +184,8 @@ def claim_many(session: Session, poster_ids: Sequence[int], stage: str, *,
     return list(session.execute(
         update(table).where(table.c.id.in_(list(poster_ids)), table.c.status == stage)
         .values(attempts=table.c.attempts + 1, updated_at=now, claimed_at=now, worker=worker)
-        .returning(table.c.id, table.c.run_id, table.c.source, table.c.sha256)).all())
+        .returning(table.c.id, table.c.run_id, table.c.source, table.c.sha256,
+                   table.c.status)).all())
 
 
 def advance(session: Session, poster_id: int, stage: str, to: str, **fields: Any) -> bool:
@@ -344,6 +353,26 @@ def has_features(session: Session, sha256: str, version: str) -> bool:
     return session.get(FeatureRow, (sha256, version)) is not None
 
 
+def features_present(session: Session, shas: Iterable[str], version: str) -> set[str]:
+    """Which of ``shas`` already have features of ``version`` (one query)."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return set()
+    return set(session.scalars(select(FeatureRow.sha256).where(
+        FeatureRow.sha256.in_(wanted), FeatureRow.feature_version == version)))
+
+
+def cached_faces_many(session: Session, shas: Iterable[str], face_key: str
+                      ) -> dict[str, FaceRow]:
+    """The cached face answers for ``shas`` under ``face_key`` (one query)."""
+    wanted = sorted(set(shas))
+    if not wanted:
+        return {}
+    rows = session.scalars(select(FaceRow).where(FaceRow.sha256.in_(wanted),
+                                                 FaceRow.face_key == face_key))
+    return {row.sha256: row for row in rows}
+
+
 def save_features(session: Session, *, sha256: str, version: str,
                   scalars: Mapping[str, float], vectors: bytes) -> None:
     """Store the features of some bytes; a second save of the same key keeps the first."""
@@ -444,3 +473,18 @@ def results_select(run: Run) -> Select:  # type: ignore[type-arg]
         .order_by(Poster.id)
     )
     return stmt
+
+
+def recent_finished(session: Session, run_id: int, since: datetime
+                    ) -> tuple[int, datetime | None, datetime | None]:
+    """(count, first, last update time) of the run's posters that ended since ``since``."""
+    count, first, last = session.execute(select(
+        func.count(), func.min(Poster.updated_at), func.max(Poster.updated_at)).where(
+        Poster.run_id == run_id, Poster.status.in_(TERMINAL), Poster.updated_at >= since)).one()
+    return int(count), first, last
+
+
+def workers_seen(session: Session, run_id: int, since: datetime) -> int:
+    """How many distinct workers touched the run's posters since ``since``."""
+    return int(session.scalar(select(func.count(func.distinct(Poster.worker))).where(
+        Poster.run_id == run_id, Poster.updated_at >= since)) or 0)

@@ -16,6 +16,7 @@ already moved on does nothing. Runs from ``posterlab status`` and ``posterlab en
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,11 +25,12 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
+from posterlab.stages import QUEUES, AnalysisState, Stage
 from posterlab.storage import repository as repo
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
+from posterlab.workers.celery_app import publish, publish_analysis
 
-QUEUES: tuple[str, ...] = ("fetch", "extract", "faces", "analysis")
 BROKER_TIMEOUT = 2.0  # seconds: status must stay quick when the broker is down
 
 
@@ -77,7 +79,7 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     if pending == 0:
         # a running analysis may take long on a big run: only one silent for as long as
         # Redis itself would wait before redelivering counts as lost
-        wait = age if state != "running" else max(age, settings.visibility_timeout)
+        wait = age if state != AnalysisState.RUNNING else max(age, settings.visibility_timeout)
         return Swept(analysis=_sweep_analysis(app, factory, run_id, state, claimed_at, wait,
                                               idle))
     with transaction(factory) as session:
@@ -85,19 +87,21 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
                                    include_unclaimed=idle,
                                    unclaimed_for=timedelta(seconds=lost))
         repo.release(session, (pid for pid, _ in stuck))
+    by_stage: dict[Stage, list[int]] = defaultdict(list)
+    for pid, stage in stuck:
+        by_stage[Stage(stage)].append(pid)
     with app.producer_or_acquire() as producer:
-        for pid, stage in stuck:
-            args = [[pid]] if stage == "fetch" else [pid]
-            app.tasks[f"posterlab.{stage}"].apply_async(args=args, producer=producer)
+        for stage, ids in by_stage.items():
+            publish(app, stage, ids, producer=producer)
     return Swept(posters=len(stuck))
 
 
 def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run_id: int, state: str,
                     claimed_at: object, age: float, idle: bool) -> bool:
-    if state == "none":
+    if state == AnalysisState.NONE:
         with transaction(factory) as session:
             due = repo.claim_analysis(session, run_id)
-    elif state in ("queued", "running") and idle:
+    elif state in (AnalysisState.QUEUED, AnalysisState.RUNNING) and idle:
         with factory() as session:
             run = session.get_one(Run, run_id)
             since = run.analysis_at or run.finished_at
@@ -108,7 +112,7 @@ def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run_id: int, st
     else:
         due = False
     if due:
-        app.tasks["posterlab.analysis"].apply_async(args=[run_id])
+        publish_analysis(app, run_id)
     return due
 
 

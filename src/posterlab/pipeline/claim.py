@@ -1,0 +1,101 @@
+"""Claim and plan: take a batch of posters at a stage and decide what each needs.
+
+The one path by which both modes start work: a Celery task claims the ids of its
+message, the embedded runner the posters it is about to hand to its pool. A poster
+whose answer is already cached (features of the same bytes and preprocessing, faces of
+the same bytes and detector) is moved on here, with no job; the rest become
+:class:`~posterlab.pipeline.results.Job` records to compute anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from posterlab.pipeline.context import StageContext
+from posterlab.pipeline.record import end
+from posterlab.pipeline.results import Job, Transition
+from posterlab.stages import End, Stage
+from posterlab.storage import repository as repo
+
+
+@dataclass
+class Planned:
+    """A claimed batch: jobs to compute, and posters a cache (or a refusal) moved on."""
+
+    jobs: list[Job] = field(default_factory=list)
+    moved: list[Transition] = field(default_factory=list)
+
+    @property
+    def run_of(self) -> dict[int, int]:
+        """Poster id -> run id of the jobs (what recording their results needs)."""
+        return {job.poster_id: job.run_id for job in self.jobs}
+
+
+def claim_and_plan(session: Session, ctx: StageContext, stage: Stage,
+                   poster_ids: Sequence[int], *, attempt: int = 1) -> Planned:
+    """Claim the posters still at ``stage`` (others moved on: skipped) and plan them."""
+    rows = repo.claim_many(session, poster_ids, stage, worker=ctx.worker)
+    planned = Planned()
+    cached = _cached(session, ctx, stage, rows)
+    for row in rows:
+        run = ctx.run(session, row.run_id)
+        overrides: dict[str, Any] = dict(run.settings.get("preprocess") or {})
+        refused = stage is Stage.EXTRACT and _version_refused(ctx, overrides,
+                                                              run.feature_version)
+        if refused:
+            moved = end(session, row.id, row.run_id, stage, End.FAILED,
+                        error=refused, error_code="config-mismatch")
+        elif (answer := cached.get(_key(stage, row.sha256, run.feature_version))) is not None:
+            moved = _from_cache(session, ctx, stage, row, answer)
+        else:
+            planned.jobs.append(Job(row.id, row.run_id, stage, row.source, row.sha256,
+                                    attempt, overrides))
+            continue
+        if moved is not None:
+            planned.moved.append(moved)
+    return planned
+
+
+def _key(stage: Stage, sha256: str | None, version: str) -> tuple[str | None, str]:
+    """Features are cached per preprocessing version, faces per detector (one per process)."""
+    return sha256, version if stage is Stage.EXTRACT else ""
+
+
+def _cached(session: Session, ctx: StageContext, stage: Stage, rows: Sequence[Any]
+            ) -> dict[tuple[str | None, str], Any]:
+    """The cached answers for the claimed posters whose answer is known, by :func:`_key`."""
+    shas = [row.sha256 for row in rows if row.sha256]
+    if not shas:
+        return {}
+    if stage is Stage.FACES:
+        found = repo.cached_faces_many(session, shas, ctx.face_key)
+        return {_key(stage, sha, ""): row for sha, row in found.items()}
+    if stage is not Stage.EXTRACT:
+        return {}
+    versions = {ctx.run(session, row.run_id).feature_version for row in rows}
+    return {_key(stage, sha, version): True for version in versions  # nearly always one
+            for sha in repo.features_present(session, shas, version)}
+
+
+def _from_cache(session: Session, ctx: StageContext, stage: Stage, row: Any, answer: Any
+                ) -> Transition | None:
+    if stage is Stage.EXTRACT:
+        if not repo.advance(session, row.id, stage, Stage.FACES):
+            return None
+        return Transition(row.id, row.run_id, Stage.FACES)
+    repo.add_counters(session, row.id, cache_hits=1)
+    return end(session, row.id, row.run_id, stage, End.DONE, face_count=answer.face_count)
+
+
+def _version_refused(ctx: StageContext, overrides: dict[str, Any], expected: str) -> str | None:
+    """Why this process may not extract for the run, or None when it may."""
+    _, version = ctx.preprocess_for(overrides)
+    if version == expected:
+        return None
+    return (f"config-mismatch: this worker computes feature version {version} but the run "
+            f"was created with {expected}; run workers of the same posterlab version, "
+            "then `posterlab retry`")

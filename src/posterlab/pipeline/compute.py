@@ -1,0 +1,98 @@
+"""Compute: a stage's work on one poster, in any process, with no database.
+
+Fetch bytes into the blob store, extract features, count faces. Errors become data (a
+:class:`~posterlab.pipeline.results.Failed` with a reason), never exceptions: a bad poster
+fails, the process goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from posterlab.errors import PosterlabError, RateLimited
+from posterlab.faces.base import usage_of
+from posterlab.fetch import fetch_bytes
+from posterlab.imaging.features import analyse_bytes
+from posterlab.pipeline.context import StageContext
+from posterlab.pipeline.results import Box, Chain, Counted, Extracted, Failed, Fetched, Job, Result
+from posterlab.stages import Stage
+from posterlab.storage.vectors import pack_vectors
+
+log = logging.getLogger(__name__)
+MAX_ERROR = 2000  # characters of an error kept with the poster
+
+
+def compute(job: Job, ctx: StageContext) -> Result:
+    """Run one stage's work. Never raises for a bad poster: the reason goes in the result."""
+    try:
+        return _STAGES[job.stage](job, ctx)
+    except RateLimited as exc:
+        return _failure(job, exc, retry_after=exc.retry_after)
+    except PosterlabError as exc:
+        return _failure(job, exc)
+    except Exception as exc:  # a bug or a library surprise: fail the poster, keep the worker
+        log.exception("unexpected error in stage %s of poster %s", job.stage, job.poster_id)
+        return Failed(job.poster_id, job.stage, job.attempt,
+                      f"internal: {type(exc).__name__}: {exc}"[:MAX_ERROR], "internal")
+
+
+def chainable(stage: Stage, ctx: StageContext) -> bool:
+    """May ``stage`` run right after the previous one in the same process, unplanned?
+
+    ``extract`` always (a duplicate image is just analyzed again and stored once);
+    ``faces`` only when :attr:`StageContext.chains_faces`.
+    """
+    return stage is Stage.EXTRACT or (stage is Stage.FACES and ctx.chains_faces)
+
+
+def compute_chain(job: Job, ctx: StageContext, *, through: Stage = Stage.FACES) -> Chain:
+    """Compute ``job`` and the stages after it, up to ``through``, while they succeed and
+    are :func:`chainable`: one round trip to the database instead of one per stage."""
+    chain: Chain = [compute(job, ctx)]
+    while True:
+        last = chain[-1]
+        nxt = last.stage.next
+        if isinstance(last, Failed) or last.stage is through or nxt is None \
+                or not chainable(nxt, ctx):
+            return chain
+        job = job.then(nxt, last.sha256)
+        chain.append(compute(job, ctx))
+
+
+def _failure(job: Job, exc: PosterlabError, *, retry_after: float | None = None) -> Failed:
+    return Failed(job.poster_id, job.stage, job.attempt, exc.reason[:MAX_ERROR], exc.code,
+                  retryable=exc.retryable, retry_after=retry_after, usage=usage_of(exc))
+
+
+def _fetch(job: Job, ctx: StageContext) -> Fetched:
+    if not job.source:
+        raise PosterlabError("the poster has no source", code="fetch-no-source")
+    data = fetch_bytes(job.source, policy=ctx.policy)
+    return Fetched(job.poster_id, job.attempt, ctx.blobs.put(data), len(data))
+
+
+def _stored(job: Job) -> str:
+    if not job.sha256:
+        raise PosterlabError(f"the poster has no stored bytes for stage {job.stage}",
+                             code="internal")
+    return job.sha256
+
+
+def _extract(job: Job, ctx: StageContext) -> Extracted:
+    sha = _stored(job)
+    config, version = ctx.preprocess_for(job.preprocess)
+    features = analyse_bytes(ctx.blobs.get(sha), config, max_pixels=ctx.settings.max_pixels)
+    return Extracted(job.poster_id, job.attempt, sha, dict(features.scalars),
+                     pack_vectors(features.vectors), version)
+
+
+def _faces(job: Job, ctx: StageContext) -> Counted:
+    sha = _stored(job)
+    detection = ctx.detector.detect(ctx.blobs.get(sha))
+    boxes: list[Box] = [[f.left, f.top, f.width, f.height, f.score] for f in detection.faces]
+    return Counted(job.poster_id, job.attempt, sha, detection.count, boxes, detection.usage)
+
+
+_STAGES: dict[Stage, Callable[[Job, StageContext], Result]] = {
+    Stage.FETCH: _fetch, Stage.EXTRACT: _extract, Stage.FACES: _faces}

@@ -1,0 +1,83 @@
+"""What a process needs to compute and record stages, built once per process (after fork)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from posterlab.config import Settings
+from posterlab.fetch import FetchPolicy
+from posterlab.imaging.preprocess import PreprocessConfig, feature_version
+from posterlab.storage.blobs import BlobStore
+from posterlab.storage.models import Run
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy.orm import Session
+
+    from posterlab.faces.base import FaceDetector
+
+
+@dataclass
+class StageContext:
+    """Settings and the lazily built resources of one process: blob store, fetch policy,
+    preprocessing configs, the face detector, and the runs it has seen (cached)."""
+
+    settings: Settings
+    redis_client: redis.Redis | None = None
+    worker: str | None = None
+    _detector: FaceDetector | None = field(default=None, repr=False)
+    _configs: dict[str, tuple[PreprocessConfig, str]] = field(default_factory=dict, repr=False)
+    _runs: dict[int, Run] = field(default_factory=dict, repr=False)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.settings.blob_dir)
+
+    @cached_property
+    def policy(self) -> FetchPolicy:
+        return FetchPolicy.from_settings(self.settings)
+
+    @cached_property
+    def preprocess(self) -> PreprocessConfig:
+        """This process's own preprocessing (used to create runs)."""
+        return PreprocessConfig.from_mapping(self.settings.preprocess)
+
+    @cached_property
+    def feature_version(self) -> str:
+        return feature_version(self.preprocess)
+
+    def run(self, session: Session, run_id: int) -> Run:
+        """The run, cached: planning reads only what never changes (settings, versions)."""
+        if run_id not in self._runs:
+            run = session.get_one(Run, run_id)
+            session.expunge(run)
+            self._runs[run_id] = run
+        return self._runs[run_id]
+
+    def preprocess_for(self, overrides: dict[str, Any]) -> tuple[PreprocessConfig, str]:
+        """The run's preprocessing (runs carry theirs, workers follow) and its version."""
+        key = repr(sorted(overrides.items()))
+        if key not in self._configs:
+            config = PreprocessConfig.from_mapping(overrides)
+            self._configs[key] = (config, feature_version(config))
+        return self._configs[key]
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            from posterlab.faces import build_detector
+
+            self._detector = build_detector(self.settings, redis_client=self.redis_client)
+        return self._detector
+
+    @cached_property
+    def face_key(self) -> str:
+        return self.detector.cache_key
+
+    @property
+    def chains_faces(self) -> bool:
+        """Do faces run right after extract in the same process, unplanned? Only for the
+        local detector: a paid API's answers are looked up in the cache first."""
+        return self.settings.face_provider == "local"

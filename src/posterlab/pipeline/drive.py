@@ -1,0 +1,34 @@
+"""Drive: claim, compute and record a batch of posters at one stage, in this process.
+
+What a Celery task does with the ids of its message. The database transaction is never
+held while computing; the embedded runner uses the same claim and record steps around
+its process pool instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from posterlab.pipeline.claim import claim_and_plan
+from posterlab.pipeline.compute import compute_chain
+from posterlab.pipeline.context import StageContext
+from posterlab.pipeline.record import record_batch
+from posterlab.pipeline.results import Transition
+from posterlab.stages import Stage
+from posterlab.storage.engine import transaction
+
+
+def run_batch(factory: sessionmaker[Session], ctx: StageContext, stage: Stage,
+              poster_ids: Sequence[int], *, attempt: int = 1,
+              through: Stage | None = None) -> list[Transition]:
+    """Take ``poster_ids`` through ``stage`` (and the chainable stages after it up to
+    ``through``); where each poster that was still at ``stage`` stands now."""
+    with transaction(factory) as session:
+        planned = claim_and_plan(session, ctx, stage, poster_ids, attempt=attempt)
+    chains = [compute_chain(job, ctx, through=through or stage) for job in planned.jobs]
+    if not chains:
+        return planned.moved
+    with transaction(factory) as session:
+        return planned.moved + record_batch(session, chains, ctx, planned.run_of)

@@ -1,0 +1,67 @@
+"""What a run found: its results as a DataFrame or a file, its analysis, its report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from posterlab.errors import InputError
+from posterlab.service.runs import analyze_now
+from posterlab.service.store import Store
+from posterlab.stages import AnalysisState, End
+from posterlab.storage import repository as repo
+from posterlab.storage.export import iter_results, results_frame, write_export
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def results(store: Store, run_name: str | None = None, *, vectors: bool = True
+            ) -> pd.DataFrame:
+    """One row per movie of the run, the columns of ``posterlab export``."""
+    with store.factory() as session:
+        return results_frame(session, repo.find_run(session, run_name), vectors=vectors)
+
+
+def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None, *,
+           columns: Sequence[str] | None = None, vectors: bool = False) -> int:
+    """Write the run's rows as csv, parquet or json (streamed); the number of rows."""
+    if out is not None:
+        folder = Path(out).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise InputError(f"cannot write {out}: the folder {folder} does not exist; "
+                             "create it first or choose another --out")
+    with store.factory() as session:
+        run = repo.find_run(session, run_name)
+        rows = iter_results(session, run, vectors=vectors or fmt in ("parquet", "json"),
+                            columns=list(columns) if columns else None)
+        return write_export(rows, fmt, out)
+
+
+def analyze(store: Store, run_name: str | None = None, *, stored: bool = False
+            ) -> dict[str, Any]:
+    """Analyze the run again and store the result (or, with ``stored``, the stored one)."""
+    run = store.find_run(run_name)
+    if stored and run.analysis_state == AnalysisState.DONE and run.analysis is not None:
+        return dict(run.analysis)
+    return analyze_now(store, run.id)
+
+
+def report(store: Store, run_name: str | None, out_dir: Path) -> Path:
+    """Write report.html (self-contained), report.md and the plots; the HTML file."""
+    from posterlab.analysis import analyze as analyze_frame
+    from posterlab.analysis import write_report
+
+    with store.factory() as session:
+        run = repo.find_run(session, run_name)
+        frame = results_frame(session, run, vectors=True)
+        summary = {"run": run.name, "total": run.total,
+                   "counts": repo.status_counts(session, run.id),
+                   "failures": [{"code": g["code"], "count": g["count"]}
+                                for g in repo.failure_groups(session, run.id, examples=0)]}
+    done = frame[frame["status"] == End.DONE].reset_index(drop=True)
+    result = analyze_frame(done, seed=0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_report(result, done, out_dir, title=f"posterlab report: run {run.name}",
+                        run_summary=summary)
