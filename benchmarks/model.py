@@ -15,7 +15,7 @@ cross-validation, an ensemble of early-stopped networks) -- against the mean and
 squares baselines, scikit-learn's ``MLPRegressor`` and ``HistGradientBoostingRegressor``,
 by k-fold cross-validation on the same folds and inputs, with and without genre
 indicators; plus the face-count/rating correlation with its bootstrap interval. For
-``--real`` the features are computed here (``analyse_bytes`` and the local face detector)
+``--real`` the features are computed here (``analyze_bytes`` and the local face detector)
 and cached in /tmp/posterlab-real-features.parquet, so reruns take seconds.
 
 Examples::
@@ -61,7 +61,7 @@ def real_frame(index: Path = POSTERS, cache: Path = CACHE) -> tuple[pd.DataFrame
     if cache.exists():
         df = pd.read_parquet(cache)
         return df, str(df.attrs.get("faces", "as cached in " + str(cache)))
-    from posterlab.imaging import analyse_bytes
+    from posterlab.imaging import analyze_bytes
 
     try:
         from posterlab.faces.local import LocalDetector
@@ -75,7 +75,7 @@ def real_frame(index: Path = POSTERS, cache: Path = CACHE) -> tuple[pd.DataFrame
     for i, rec in enumerate(manifest.to_dict("records")):
         data = (index.parent / rec["poster_file"]).read_bytes()
         try:
-            scalars = analyse_bytes(data).scalars
+            scalars = analyze_bytes(data).scalars
             count = detector.detect(data).count if detector is not None else 0
         except Exception as exc:  # a poster that cannot be analysed is counted, not fatal
             failed += 1

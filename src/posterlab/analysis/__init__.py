@@ -6,7 +6,6 @@ Nothing here touches the database, the broker or the network; the only I/O is
 
 from __future__ import annotations
 
-from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
 from posterlab.analysis.correlations import bootstrap_ci, correlate, fisher_ci
 from posterlab.analysis.fitted import FittedModel
 from posterlab.analysis.groups import colour_groups, face_buckets
@@ -15,9 +14,10 @@ from posterlab.analysis.mlp import MLP, TrainingHistory
 from posterlab.analysis.model import TrainingPlan, evaluate
 from posterlab.analysis.report import write_report
 from posterlab.analysis.summary import AnalysisResult, analyze
+from posterlab.features_schema import HISTOGRAM_FEATURES, SCALAR_FEATURES
 
 __all__ = [
-    "HISTOGRAM_COLUMNS",
+    "HISTOGRAM_FEATURES",
     "MLP",
     "SCALAR_FEATURES",
     "AnalysisResult",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from posterlab.analysis.columns import SCALAR_FEATURES, TARGET
+from posterlab.analysis.columns import POSTER_FEATURES, TARGET
 
 __all__ = ["CORRELATION_COLUMNS", "bootstrap_ci", "correlate", "fisher_ci"]
 
@@ -233,7 +233,7 @@ def correlate(
     if target not in df.columns:
         raise ValueError(f"target column {target!r} is not in the DataFrame")
     if features is None:
-        features = [c for c in ("face_count", *SCALAR_FEATURES) if c in df.columns]
+        features = [c for c in POSTER_FEATURES if c in df.columns]
     else:
         features = list(features)
         missing = [f for f in features if f not in df.columns]

@@ -28,14 +28,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# Kept literal (not imported from imaging) so the schema does not change when the
-# feature code is edited; a test checks the two lists agree.
-SCALAR_COLUMNS: tuple[str, ...] = (
-    "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
-    "std_r", "std_g", "std_b", "std_h", "std_s", "std_v",
-    "brightness", "contrast", "colorfulness", "entropy", "edge_density", "sift_keypoints",
-    "centre_x", "centre_y", "thirds", "width", "height", "aspect",
-)
+from posterlab.features_schema import SCALAR_FEATURES
+
+# The float columns of the features table: the scalar feature names, whose one home is
+# posterlab.features_schema (a leaf module, so the schema does not follow the feature code).
+SCALAR_COLUMNS: tuple[str, ...] = SCALAR_FEATURES
 
 PENDING_STAGES: tuple[str, ...] = ("fetch", "extract", "faces")
 TERMINAL: tuple[str, ...] = ("done", "failed")
