@@ -15,10 +15,10 @@ from posterlab.analysis.columns import TARGET
 from posterlab.analysis.correlations import _numeric
 
 __all__ = [
-    "COLOUR_CHANNELS",
+    "COLOR_CHANNELS",
     "FACE_BUCKETS",
     "GROUP_COLUMNS",
-    "colour_groups",
+    "color_groups",
     "common_genres",
     "face_buckets",
     "genre_mask",
@@ -26,7 +26,7 @@ __all__ = [
 
 FACE_BUCKETS = ("0", "1", "2", "3", "4", "5+")
 GROUP_COLUMNS = ("n", "mean", "median", "std", "sem", "ci_low", "ci_high")
-COLOUR_CHANNELS = {"r": "mean_r", "g": "mean_g", "b": "mean_b"}
+COLOR_CHANNELS = {"r": "mean_r", "g": "mean_g", "b": "mean_b"}
 
 
 def genre_mask(df: pd.DataFrame, genre: str) -> pd.Series:
@@ -138,7 +138,7 @@ def face_buckets(
     return out
 
 
-def colour_groups(
+def color_groups(
     df: pd.DataFrame,
     *,
     target: str = TARGET,
@@ -173,13 +173,13 @@ def colour_groups(
     Examples
     --------
     >>> frame = pd.DataFrame({"score": [6.0, 8.0, 7.0], "mean_r": [0.5, 0.51, 0.1]})
-    >>> colour_groups(frame)[["channel", "level", "n", "mean"]].to_dict("list")
+    >>> color_groups(frame)[["channel", "level", "n", "mean"]].to_dict("list")
     {'channel': ['r', 'r'], 'level': [30, 130], 'n': [1, 2], 'mean': [7.0, 7.0]}
     """
     if int(step) != step or not 1 <= step <= 255:
         raise ValueError(f"step must be an integer in [1, 255], got {step!r}")
     parts = []
-    for channel, column in COLOUR_CHANNELS.items():
+    for channel, column in COLOR_CHANNELS.items():
         if column not in df.columns:
             continue
         values, y = _pair(df, column, target, genre, confidence)

@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 
 from posterlab.analysis.columns import TARGET
 from posterlab.analysis.groups import FACE_BUCKETS
-from posterlab.analysis.mlp import TrainingHistory
+from posterlab.analysis.training import TrainingHistory
 
 __all__ = [
-    "COLOUR_FEATURES",
-    "plot_colour_groups",
+    "COLOR_FEATURES",
+    "plot_color_groups",
     "plot_correlations",
     "plot_face_buckets",
     "plot_feature_scatter",
@@ -25,7 +25,7 @@ __all__ = [
     "plot_predictions",
 ]
 
-COLOUR_FEATURES = (
+COLOR_FEATURES = (
     "colorfulness", "brightness", "contrast", "mean_r", "mean_g", "mean_b",
     "mean_h", "mean_s", "mean_v", "std_r", "std_g", "std_b", "std_h", "std_s", "std_v",
 )  # fmt: skip
@@ -102,7 +102,7 @@ def plot_feature_scatter(df: pd.DataFrame, features: Sequence[str]) -> Figure:
     return fig
 
 
-def plot_colour_groups(groups: pd.DataFrame, *, min_n: int = 5) -> Figure:
+def plot_color_groups(groups: pd.DataFrame, *, min_n: int = 5) -> Figure:
     """Mean rating per rounded mean-colour level, one line per channel, with 95% CIs.
 
     Levels with fewer than ``min_n`` posters are left out: their means are noise.
@@ -111,7 +111,7 @@ def plot_colour_groups(groups: pd.DataFrame, *, min_n: int = 5) -> Figure:
     --------
     >>> table = pd.DataFrame({"channel": ["r", "r"], "level": [30, 130], "n": [6, 9],
     ...                       "mean": [6.1, 6.4], "ci_low": [5.8, 6.2], "ci_high": [6.4, 6.6]})
-    >>> len(plot_colour_groups(table).axes[0].lines) > 0
+    >>> len(plot_color_groups(table).axes[0].lines) > 0
     True
     """
     fig = Figure(figsize=(6, 4), layout="constrained")

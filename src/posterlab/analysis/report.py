@@ -19,18 +19,18 @@ from matplotlib.figure import Figure
 from posterlab.analysis._render import Block, cell, to_html, to_markdown
 from posterlab.analysis.columns import TARGET
 from posterlab.analysis.plots import (
-    plot_colour_groups,
+    plot_color_groups,
     plot_correlations,
     plot_face_buckets,
     plot_feature_scatter,
     plot_learning_curve,
     plot_predictions,
 )
-from posterlab.analysis.summary import AnalysisResult
+from posterlab.analysis.result import AnalysisResult
 
 __all__ = [
     "explained_variance",
-    "plot_colour_groups",
+    "plot_color_groups",
     "plot_correlations",
     "plot_face_buckets",
     "plot_feature_scatter",
@@ -182,7 +182,7 @@ def _genre_table(result: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("genre").reset_index()
 
 
-def _colour_table(groups: pd.DataFrame) -> pd.DataFrame:
+def _color_table(groups: pd.DataFrame) -> pd.DataFrame:
     """Levels down, channels across; each cell ``mean [CI] n=...``."""
     if groups.empty:
         return pd.DataFrame()
@@ -199,7 +199,7 @@ def _figures(result: AnalysisResult, df: pd.DataFrame) -> dict[str, tuple[str, F
     return {
         "face_buckets.png": ("Rating by faces on the poster", plot_face_buckets(usable)),
         "colour_groups.png": ("Mean rating by mean colour, rounded to tens",
-                              plot_colour_groups(result.colour_groups)),
+                              plot_color_groups(result.color_groups)),
         "colour_scatter.png": ("Rating against mean colour and brightness, with trend lines",
                                plot_feature_scatter(usable, scatter)),
         "correlations.png": ("Correlation of each feature with the rating",
@@ -235,7 +235,7 @@ def _blocks(result: AnalysisResult, run_summary: Mapping[str, Any] | None) -> li
             "Mean red, green and blue of the poster on 0-255, rounded to tens; "
             "mean rating per level [95% t-interval] and n.",
         ),
-        ("table", _colour_table(result.colour_groups)),
+        ("table", _color_table(result.color_groups)),
         ("figure", ("colour_groups.png", "")),
         ("figure", ("colour_scatter.png", "")),
         ("h2", "Correlations with the rating"),
