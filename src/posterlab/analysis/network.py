@@ -243,7 +243,10 @@ class MLP:
         *,
         validation_data: tuple[Array, Array] | None = None,
     ) -> TrainingHistory:
-        """Train by vectorised mini-batch gradient descent (see :func:`~.training.train`).
+        """Train by vectorised mini-batch gradient descent.
+
+        The loop, its loss and its stopping rules are those of
+        :func:`posterlab.analysis.training.train`.
 
         Parameters
         ----------
