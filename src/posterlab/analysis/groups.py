@@ -178,18 +178,23 @@ def color_groups(
     """
     if int(step) != step or not 1 <= step <= 255:
         raise ValueError(f"step must be an integer in [1, 255], got {step!r}")
-    parts = []
-    for channel, column in COLOR_CHANNELS.items():
-        if column not in df.columns:
-            continue
-        values, y = _pair(df, column, target, genre, confidence)
-        levels = (np.floor(values.to_numpy() * 255.0 / step + 0.5) * step).astype(np.int64)
-        table = _summarise(y, pd.Series(levels, index=y.index), confidence)
-        table = table.rename_axis("level").reset_index()
-        table.insert(0, "channel", channel)
-        parts.append(table)
+    parts = [_channel_levels(df, channel, column, target, step, genre, confidence)
+             for channel, column in COLOR_CHANNELS.items() if column in df.columns]  # fmt: skip
     if not parts:
         return pd.DataFrame(columns=["channel", "level", *GROUP_COLUMNS])
     out = pd.concat(parts, ignore_index=True)
     out["level"] = out["level"].astype(np.int64)
     return out
+
+
+def _channel_levels(
+    df: pd.DataFrame, channel: str, column: str, target: str, step: int, genre: str | None,
+    confidence: float,
+) -> pd.DataFrame:  # fmt: skip
+    """One channel's rows of :func:`color_groups`: its levels and their rating statistics."""
+    values, y = _pair(df, column, target, genre, confidence)
+    levels = (np.floor(values.to_numpy() * 255.0 / step + 0.5) * step).astype(np.int64)
+    table = _summarise(y, pd.Series(levels, index=y.index), confidence)
+    table = table.rename_axis("level").reset_index()
+    table.insert(0, "channel", channel)
+    return table

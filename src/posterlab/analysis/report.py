@@ -292,13 +292,7 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images: dict[str, bytes] = {}
-    captions: dict[str, str] = {}
-    for name, (caption, fig) in _figures(result, df).items():
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        images[name], captions[name] = buffer.getvalue(), caption
-        (out_dir / name).write_bytes(images[name])
+    images, captions = _save_figures(result, df, out_dir)
     blocks = [
         ("figure", (c[0], captions[c[0]])) if kind == "figure" else (kind, c)
         for kind, c in _blocks(result, run_summary)
@@ -309,3 +303,17 @@ def write_report(
     (out_dir / "index.html").write_text(page, encoding="utf-8")
     (out_dir / "report.md").write_text(to_markdown(title, blocks), encoding="utf-8")
     return report
+
+
+def _save_figures(
+    result: AnalysisResult, df: pd.DataFrame, out_dir: Path
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Render every plot to PNG beside the report; the PNG bytes and captions by file name."""
+    images: dict[str, bytes] = {}
+    captions: dict[str, str] = {}
+    for name, (caption, fig) in _figures(result, df).items():
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        images[name], captions[name] = buffer.getvalue(), caption
+        (out_dir / name).write_bytes(images[name])
+    return images, captions
