@@ -15,7 +15,7 @@ cross-validation, an ensemble of early-stopped networks) -- against the mean and
 squares baselines, scikit-learn's ``MLPRegressor`` and ``HistGradientBoostingRegressor``,
 by k-fold cross-validation on the same folds and inputs, with and without genre
 indicators; plus the face-count/rating correlation with its bootstrap interval. For
-``--real`` the features are computed here (``analyse_bytes`` and the local face detector)
+``--real`` the features are computed here (``analyze_bytes`` and the local face detector)
 and cached in /tmp/posterlab-real-features.parquet, so reruns take seconds.
 
 Examples::
@@ -46,10 +46,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from posterlab.analysis import MLP, TrainingPlan, correlate, design_matrix, evaluate
+from posterlab.analysis import (
+    MLP,
+    TrainingOptions,
+    TrainingPlan,
+    correlate,
+    design_matrix,
+    evaluate,
+)
+from posterlab.analysis.evaluation import ols_fit, ols_predict, regression_metrics, split_indices
 from posterlab.analysis.inputs import fit_scaler
-from posterlab.analysis.metrics import ols_fit, ols_predict, regression_metrics
-from posterlab.analysis.model import split_indices
 from posterlab.analysis.synthetic import synthetic_frame
 
 POSTERS = Path("/work/shared/data/posters/index.csv")
@@ -61,7 +67,7 @@ def real_frame(index: Path = POSTERS, cache: Path = CACHE) -> tuple[pd.DataFrame
     if cache.exists():
         df = pd.read_parquet(cache)
         return df, str(df.attrs.get("faces", "as cached in " + str(cache)))
-    from posterlab.imaging import analyse_bytes
+    from posterlab.imaging import analyze_bytes
 
     try:
         from posterlab.faces.local import LocalDetector
@@ -75,7 +81,7 @@ def real_frame(index: Path = POSTERS, cache: Path = CACHE) -> tuple[pd.DataFrame
     for i, rec in enumerate(manifest.to_dict("records")):
         data = (index.parent / rec["poster_file"]).read_bytes()
         try:
-            scalars = analyse_bytes(data).scalars
+            scalars = analyze_bytes(data).scalars
             count = detector.detect(data).count if detector is not None else 0
         except Exception as exc:  # a poster that cannot be analysed is counted, not fatal
             failed += 1
@@ -139,10 +145,10 @@ def against_sklearn(data: dict[str, Any], args: argparse.Namespace) -> dict[str,
     from sklearn.neural_network import MLPRegressor
 
     ours = MLP((data["n_features"], args.hidden, 1), "tanh", seed=args.seed)
-    _, ours_s = timed(lambda: ours.fit(
-        data["X_train"], data["y_train"], epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, l2=args.l2,
-    ))  # fmt: skip
+    _, ours_s = timed(lambda: ours.fit(data["X_train"], data["y_train"], TrainingOptions(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        l2=args.l2,
+    )))  # fmt: skip
     theirs = MLPRegressor(
         hidden_layer_sizes=(args.hidden,), activation="tanh", solver="adam",
         learning_rate_init=args.learning_rate, batch_size=args.batch_size,
@@ -173,10 +179,10 @@ def against_loop(data: dict[str, Any], args: argparse.Namespace) -> dict[str, An
 
     _, loop_s = timed(course_loop)
     batched = MLP(shape, "tanh", seed=args.seed)
-    _, batch_s = timed(lambda: batched.fit(
-        X, y, epochs=args.loop_epochs, batch_size=args.batch_size, optimizer="sgd",
+    _, batch_s = timed(lambda: batched.fit(X, y, TrainingOptions(
+        epochs=args.loop_epochs, batch_size=args.batch_size, optimizer="sgd",
         momentum=0.0, learning_rate=args.loop_learning_rate * args.batch_size ** 0.5,
-    ))  # fmt: skip
+    )))  # fmt: skip
     return {
         "per_sample_loop": {**score(data, looped.predict(data["X_test"])), "train_s": loop_s},
         "vectorised": {**score(data, batched.predict(data["X_test"])), "train_s": batch_s},

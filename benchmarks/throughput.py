@@ -21,7 +21,7 @@ c) distributed: one ``posterlab worker -c N`` (every queue) on a real Redis (dat
    ``posterlab status --json`` is run once at the end for the record.
 
 Pure compute is what the pipeline's stages compute per poster, in this process on one
-thread: ``analyse_bytes`` and ``LocalDetector.detect`` on the poster's bytes, averaged
+thread: ``analyze_bytes`` and ``LocalDetector.detect`` on the poster's bytes, averaged
 over an even sample of posters (``--compute-sample``). The overhead of queue and store
 of a mode with N workers is ``wall seconds per poster x N - compute seconds per poster``,
 as a share of compute: what the pipeline adds around the pure functions (blob store,
@@ -94,7 +94,7 @@ def pure_compute(paths: list[Path], sample: int) -> dict[str, float]:
     from threadpoolctl import threadpool_limits
 
     from posterlab.faces.local import LocalDetector
-    from posterlab.imaging import analyse_bytes
+    from posterlab.imaging import analyze_bytes
 
     step = max(1, len(paths) // max(1, sample))
     chosen = paths[::step][:sample]
@@ -102,14 +102,14 @@ def pure_compute(paths: list[Path], sample: int) -> dict[str, float]:
     with threadpool_limits(1):
         for path in chosen[:3]:  # warm-up: imports, first-call caches
             data = path.read_bytes()
-            analyse_bytes(data)
+            analyze_bytes(data)
             detector.detect(data)
         features = faces = 0.0
         cpu0 = time.thread_time()
         for path in chosen:
             data = path.read_bytes()
             t0 = time.perf_counter()
-            analyse_bytes(data)
+            analyze_bytes(data)
             t1 = time.perf_counter()
             detector.detect(data)
             t2 = time.perf_counter()

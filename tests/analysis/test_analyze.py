@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from posterlab.analysis import AnalysisResult, TrainingPlan, analyze, design_matrix
-from posterlab.analysis.fitted import FittedModel
+from posterlab.analysis.ensemble import FittedModel
 from posterlab.analysis.synthetic import TRUE_EFFECTS, synthetic_frame
 
 FAST = TrainingPlan(hidden_sizes=(4,), folds=2, epochs=40, ensemble=2)
@@ -85,7 +85,7 @@ def test_face_buckets_show_fewer_faces_going_with_higher_ratings(result: Analysi
 
 
 def test_colour_groups_cover_every_rated_poster_once_per_channel(result: AnalysisResult) -> None:
-    groups = result.colour_groups
+    groups = result.color_groups
     assert set(groups["channel"]) == {"r", "g", "b"}
     assert (groups.groupby("channel")["n"].sum() == result.n).all()
     assert (groups["level"] % 10 == 0).all() and groups["level"].between(0, 260).all()
@@ -179,14 +179,15 @@ def test_missing_score_column_or_tiny_min_rows_raise_value_error() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "mlp",
+        "network",
+        "training",
         "correlations",
         "groups",
-        "fitted",
+        "ensemble",
         "inputs",
-        "metrics",
-        "model",
-        "summary",
+        "evaluation",
+        "analyze",
+        "result",
         "synthetic",
         "plots",
         "report",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from posterlab.analysis import bootstrap_ci, colour_groups, correlate, face_buckets, fisher_ci
+from posterlab.analysis import bootstrap_ci, color_groups, correlate, face_buckets, fisher_ci
 from posterlab.analysis.correlations import CORRELATION_COLUMNS, EXTRA_COLUMNS
 from posterlab.analysis.groups import common_genres, genre_mask
 
@@ -185,7 +185,7 @@ def test_colour_groups_round_each_channel_to_tens_on_the_0_255_scale() -> None:
         {"score": [6.0, 8.0, 7.0, 5.0], "mean_r": [0.5, 0.51, 0.1, np.nan],
          "mean_g": [0.0, 0.0, 1.0, 0.0], "mean_b": [0.02, 0.02, 0.02, 0.02]}
     )  # fmt: skip
-    result = colour_groups(df)
+    result = color_groups(df)
     assert list(result.columns) == [
         "channel", "level", "n", "mean", "median", "std", "sem", "ci_low", "ci_high",
     ]  # fmt: skip
@@ -197,10 +197,10 @@ def test_colour_groups_round_each_channel_to_tens_on_the_0_255_scale() -> None:
         ("g", 0): (3, 6.0 + 1 / 3), ("g", 260): (1, 7.0),
         ("b", 10): (4, 6.5),
     }  # fmt: skip
-    assert colour_groups(df, step=50).query("channel == 'r'")["level"].tolist() == [50, 150]
-    assert colour_groups(df[["score"]]).empty
+    assert color_groups(df, step=50).query("channel == 'r'")["level"].tolist() == [50, 150]
+    assert color_groups(df[["score"]]).empty
     with pytest.raises(ValueError, match="step"):
-        colour_groups(df, step=0)
+        color_groups(df, step=0)
 
 
 def test_grouped_means_can_be_restricted_to_one_genre() -> None:
@@ -211,7 +211,7 @@ def test_grouped_means_can_be_restricted_to_one_genre() -> None:
     assert genre_mask(df, "Drama").tolist() == [True, True, False, False]
     drama = face_buckets(df, genre="Drama")
     assert drama["n"].tolist() == [2, 0, 0, 0, 0, 0] and drama["mean"].iloc[0] == 7.0
-    assert colour_groups(df, genre="Comedy")["mean"].tolist() == [7.0]
+    assert color_groups(df, genre="Comedy")["mean"].tolist() == [7.0]
     assert common_genres(df, min_rows=1) == ["Drama", "Comedy", "War"]
     with pytest.raises(ValueError, match="genres"):
         face_buckets(df.drop(columns="genres"), genre="Drama")

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from posterlab.analysis import AnalysisResult, TrainingPlan, analyze, write_report
 from posterlab.analysis.report import (
     explained_variance,
-    plot_colour_groups,
+    plot_color_groups,
     plot_correlations,
     plot_face_buckets,
     plot_feature_scatter,
@@ -128,7 +128,7 @@ def test_plot_helpers_return_figures_with_the_expected_panels(
     bars = plot_correlations(result.correlations).axes[0].patches
     assert len(bars) == result.correlations["pearson_r"].notna().sum()
     assert len(plot_learning_curve(result.history).axes) == 3
-    assert len(plot_colour_groups(result.colour_groups).axes[0].lines) > 0
+    assert len(plot_color_groups(result.color_groups).axes[0].lines) > 0
     points = plot_predictions(result.predictions).axes[0].collections[0].get_offsets()
     np.testing.assert_array_equal(np.asarray(points)[:, 0], result.predictions["actual"])
 
@@ -138,5 +138,5 @@ def test_plot_helpers_draw_a_note_instead_of_failing_on_missing_data() -> None:
     assert plot_face_buckets(nothing).texts[0].get_text() == "no face counts"
     assert plot_learning_curve({}).texts[0].get_text() == "no network was trained"
     assert plot_predictions(pd.DataFrame()).texts
-    assert plot_colour_groups(pd.DataFrame()).texts[0].get_text() == "no mean colours"
+    assert plot_color_groups(pd.DataFrame()).texts[0].get_text() == "no mean colours"
     assert "no data" in plot_feature_scatter(nothing, ["hue"]).axes[0].get_title()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from posterlab.faces.local import LocalDetector
-from posterlab.imaging import PreprocessConfig, analyse_bytes
+from posterlab.imaging import PreprocessConfig, analyze_bytes
 from posterlab.storage.models import SCALAR_COLUMNS
 
 from support import env_for, rows, run_cli, sample_manifest
@@ -70,7 +70,7 @@ def test_workers_process_an_enqueued_manifest_like_the_embedded_runner(
     config = PreprocessConfig()
     for key in sorted(dist)[:5]:
         data = (manifest.parent / "posters" / f"{key}.jpg").read_bytes()
-        expected = analyse_bytes(data, config).scalars
+        expected = analyze_bytes(data, config).scalars
         assert [dist[key][c] for c in SCALAR_COLUMNS] == [expected[c] for c in SCALAR_COLUMNS]
         assert dist[key]["face_count"] == LocalDetector().detect(data).count
     features = rows(db_url, "select count(*) as n from features")[0]["n"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posterlab.imaging import PreprocessConfig, analyse_bytes
+from posterlab.imaging import PreprocessConfig, analyze_bytes
 from posterlab.storage.models import SCALAR_COLUMNS
 
 from support import env_for, rows, run_cli, sample_manifest
@@ -32,7 +32,7 @@ def test_run_processes_every_poster_once_and_stores_the_pure_features(
     config = PreprocessConfig()
     for p in posters[:5]:
         path = manifest.parent / "posters" / f"{p['imdb_id']}.jpg"
-        expected = analyse_bytes(path.read_bytes(), config).scalars
+        expected = analyze_bytes(path.read_bytes(), config).scalars
         got = feats[p["sha256"]]
         np.testing.assert_allclose([got[c] for c in SCALAR_COLUMNS],
                                    [expected[c] for c in SCALAR_COLUMNS], rtol=1e-12)

@@ -1,4 +1,4 @@
-"""extract_features / analyse_bytes: the contract the pipeline and the database rely on."""
+"""extract_features / analyze_bytes: the contract the pipeline and the database rely on."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from posterlab.imaging import (
     VECTOR_FEATURES,
     Features,
     PreprocessConfig,
-    analyse_bytes,
+    analyze_bytes,
     extract_features,
     vector_lengths,
 )
@@ -108,27 +108,27 @@ def test_the_same_image_gives_bit_identical_features() -> None:
 def test_another_process_computes_bit_identical_features() -> None:
     data = png(np.random.default_rng(3).integers(0, 256, (120, 80, 3), dtype=np.uint8))
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        theirs = pool.submit(analyse_bytes, data).result(timeout=120)
-    assert theirs == analyse_bytes(data)
+        theirs = pool.submit(analyze_bytes, data).result(timeout=120)
+    assert theirs == analyze_bytes(data)
 
 
-def test_analyse_bytes_decodes_and_extracts() -> None:
+def test_analyze_bytes_decodes_and_extracts() -> None:
     image = np.zeros((60, 40, 3), dtype=np.uint8)
     image[..., 1] = 255
-    features = analyse_bytes(png(image))
+    features = analyze_bytes(png(image))
     assert features.scalars["mean_g"] == 1.0
     assert features.scalars["mean_h"] == pytest.approx(1 / 3)
 
 
-def test_analyse_bytes_applies_the_pixel_limit() -> None:
+def test_analyze_bytes_applies_the_pixel_limit() -> None:
     with pytest.raises(ImageError) as caught:
-        analyse_bytes(png(np.zeros((60, 40, 3), dtype=np.uint8)), max_pixels=2000)
+        analyze_bytes(png(np.zeros((60, 40, 3), dtype=np.uint8)), max_pixels=2000)
     assert caught.value.code == "image-too-large"
 
 
-def test_analyse_bytes_refuses_html() -> None:
+def test_analyze_bytes_refuses_html() -> None:
     with pytest.raises(ImageError, match="HTML"):
-        analyse_bytes(b"<html><body>404</body></html>")
+        analyze_bytes(b"<html><body>404</body></html>")
 
 
 def test_extract_features_refuses_a_config_of_the_wrong_type() -> None:
@@ -178,7 +178,7 @@ def test_real_posters_yield_complete_features() -> None:
     if not POSTERS.is_dir():
         pytest.skip(f"real posters not found at {POSTERS} (../shared/data is optional)")
     for path in sorted(POSTERS.glob("*.jpg"))[:5]:
-        features = analyse_bytes(path.read_bytes())
+        features = analyze_bytes(path.read_bytes())
         assert (features.scalars["width"], features.scalars["height"]) == (182.0, 268.0)
         assert features.scalars["sift_keypoints"] > 0
         assert all(np.isfinite(v) for v in features.scalars.values())

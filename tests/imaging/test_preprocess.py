@@ -9,7 +9,7 @@ from skimage import color
 from posterlab.imaging.preprocess import (
     Canonical,
     PreprocessConfig,
-    Step,
+    PreprocessStep,
     canonical_size,
     default_steps,
     feature_version,
@@ -17,11 +17,11 @@ from posterlab.imaging.preprocess import (
     preprocess,
 )
 
-GREY_ONLY = PreprocessConfig(steps=(Step.of("grey"),))
+GREY_ONLY = PreprocessConfig(steps=(PreprocessStep.of("grey"),))
 
 
-def grey_only(*steps: Step) -> PreprocessConfig:
-    return PreprocessConfig(steps=(Step.of("grey"), *steps))
+def grey_only(*steps: PreprocessStep) -> PreprocessConfig:
+    return PreprocessConfig(steps=(PreprocessStep.of("grey"), *steps))
 
 
 def test_the_default_steps_are_resize_grey_and_a_percentile_stretch() -> None:
@@ -48,7 +48,8 @@ def test_extreme_aspects_are_clamped_to_between_1_4_and_4_1(shape: tuple[int, in
 
 def test_a_canonical_sized_image_is_not_resampled() -> None:
     image = np.random.default_rng(0).random((128, 64, 3))
-    canon = preprocess(image, PreprocessConfig(steps=(Step.of("resize"), Step.of("grey"))))
+    steps = (PreprocessStep.of("resize"), PreprocessStep.of("grey"))
+    canon = preprocess(image, PreprocessConfig(steps=steps))
     np.testing.assert_array_equal(canon.rgb, image)
 
 
@@ -71,52 +72,55 @@ def test_integer_inputs_are_scaled_by_their_dtype_maximum() -> None:
 
 def test_rescale_intensity_stretches_the_percentile_range_to_0_1() -> None:
     image = np.linspace(0.4, 0.6, 400).reshape(20, 20)
-    canon = preprocess(image, grey_only(Step.of("rescale_intensity", low=0, high=100)))
+    canon = preprocess(image, grey_only(PreprocessStep.of("rescale_intensity", low=0, high=100)))
     assert canon.grey.min() == 0.0 and canon.grey.max() == 1.0
     np.testing.assert_allclose(canon.luma, image, atol=1e-12)  # luma is never enhanced
 
 
-@pytest.mark.parametrize("step", [Step.of("rescale_intensity"), Step.of("equalize_hist")])
-def test_enhancing_a_flat_image_leaves_it_flat(step: Step) -> None:
+@pytest.mark.parametrize(
+    "step", [PreprocessStep.of("rescale_intensity"), PreprocessStep.of("equalize_hist")]
+)
+def test_enhancing_a_flat_image_leaves_it_flat(step: PreprocessStep) -> None:
     canon = preprocess(np.full((20, 20), 0.3), grey_only(step))
     np.testing.assert_array_equal(canon.grey, 0.3)
 
 
 def test_equalize_hist_spreads_a_narrow_histogram() -> None:
     image = np.linspace(0.45, 0.55, 400).reshape(20, 20)
-    grey = preprocess(image, grey_only(Step.of("equalize_hist"))).grey
+    grey = preprocess(image, grey_only(PreprocessStep.of("equalize_hist"))).grey
     assert grey.max() - grey.min() > 0.9
 
 
 def test_median_removes_a_single_bright_pixel() -> None:
     image = np.zeros((20, 20))
     image[10, 10] = 1.0
-    np.testing.assert_array_equal(preprocess(image, grey_only(Step.of("median"))).grey, 0.0)
+    median = grey_only(PreprocessStep.of("median"))
+    np.testing.assert_array_equal(preprocess(image, median).grey, 0.0)
 
 
 def test_gaussian_spreads_a_single_bright_pixel() -> None:
     image = np.zeros((20, 20))
     image[10, 10] = 1.0
-    grey = preprocess(image, grey_only(Step.of("gaussian", sigma=1))).grey
+    grey = preprocess(image, grey_only(PreprocessStep.of("gaussian", sigma=1))).grey
     assert 0.0 < grey[10, 10] < 1.0 and grey[10, 11] > 0.0
     assert grey.sum() == pytest.approx(1.0)
 
 
 def test_steps_before_grey_change_the_canonical_rgb() -> None:
     image = np.linspace(0.4, 0.6, 20 * 20 * 3).reshape(20, 20, 3)
-    config = PreprocessConfig(steps=(Step.of("rescale_intensity", low=0, high=100),
-                                     Step.of("grey")))
+    config = PreprocessConfig(steps=(PreprocessStep.of("rescale_intensity", low=0, high=100),
+                                     PreprocessStep.of("grey")))
     rgb = preprocess(image, config).rgb
     assert rgb.min() == 0.0 and rgb.max() == 1.0
 
 
 def test_grey_only_steps_before_grey_are_refused() -> None:
     with pytest.raises(ValueError, match=r"\['median'\] work on grey"):
-        PreprocessConfig(steps=(Step.of("median"), Step.of("grey")))
+        PreprocessConfig(steps=(PreprocessStep.of("median"), PreprocessStep.of("grey")))
 
 
-@pytest.mark.parametrize("steps", [(), (Step.of("grey"), Step.of("grey"))])
-def test_the_steps_need_exactly_one_grey(steps: tuple[Step, ...]) -> None:
+@pytest.mark.parametrize("steps", [(), (PreprocessStep.of("grey"), PreprocessStep.of("grey"))])
+def test_the_steps_need_exactly_one_grey(steps: tuple[PreprocessStep, ...]) -> None:
     with pytest.raises(ValueError, match="exactly one 'grey'"):
         PreprocessConfig(steps=steps)
 
@@ -133,7 +137,7 @@ def test_the_steps_need_exactly_one_grey(steps: tuple[Step, ...]) -> None:
 def test_bad_step_parameters_raise_value_error_naming_them(name: str, params: dict[str, object],
                                                            match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        Step.of(name, **params)
+        PreprocessStep.of(name, **params)
 
 
 @pytest.mark.parametrize("field, value", [("grey_bins", 1), ("dominant_k", 0), ("seed", -1),
@@ -155,7 +159,7 @@ def test_from_mapping_refuses_unknown_keys_naming_them() -> None:
 
 def test_from_mapping_reads_steps_as_names_mappings_or_steps() -> None:
     config = PreprocessConfig.from_mapping({
-        "steps": ["resize", {"name": "grey"}, Step.of("median", radius=2),
+        "steps": ["resize", {"name": "grey"}, PreprocessStep.of("median", radius=2),
                   {"name": "gaussian", "sigma": 0.5}],
         "grey_bins": 10,
     })
@@ -167,7 +171,7 @@ def test_from_mapping_reads_steps_as_names_mappings_or_steps() -> None:
 
 def test_a_dotted_key_changes_one_parameter_of_a_listed_step() -> None:
     config = PreprocessConfig.from_mapping({"resize.height": 160})
-    assert config.steps[0] == Step.of("resize", height=160)
+    assert config.steps[0] == PreprocessStep.of("resize", height=160)
     assert config.steps[1:] == default_steps()[1:]
 
 

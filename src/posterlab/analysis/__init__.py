@@ -2,31 +2,43 @@
 
 Nothing here touches the database, the broker or the network; the only I/O is
 :func:`write_report`, which writes the report files it is asked to write.
+
+Where things live: :mod:`~posterlab.analysis.analyze` (the entry point),
+:mod:`~posterlab.analysis.network` (the MLP and backpropagation),
+:mod:`~posterlab.analysis.training` (the training loop and its options),
+:mod:`~posterlab.analysis.ensemble` (the hidden-size choice and the stored model),
+:mod:`~posterlab.analysis.evaluation` (the split, the baselines and the metrics),
+:mod:`~posterlab.analysis.correlations`, :mod:`~posterlab.analysis.groups`,
+:mod:`~posterlab.analysis.inputs`, :mod:`~posterlab.analysis.result` and
+:mod:`~posterlab.analysis.report`.
 """
 
 from __future__ import annotations
 
-from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
+from posterlab.analysis.analyze import analyze
 from posterlab.analysis.correlations import bootstrap_ci, correlate, fisher_ci
-from posterlab.analysis.fitted import FittedModel
-from posterlab.analysis.groups import colour_groups, face_buckets
+from posterlab.analysis.ensemble import FittedModel, TrainingPlan
+from posterlab.analysis.evaluation import evaluate
+from posterlab.analysis.groups import color_groups, face_buckets
 from posterlab.analysis.inputs import design_matrix
-from posterlab.analysis.mlp import MLP, TrainingHistory
-from posterlab.analysis.model import TrainingPlan, evaluate
+from posterlab.analysis.network import MLP
 from posterlab.analysis.report import write_report
-from posterlab.analysis.summary import AnalysisResult, analyze
+from posterlab.analysis.result import AnalysisResult
+from posterlab.analysis.training import TrainingHistory, TrainingOptions
+from posterlab.features_schema import HISTOGRAM_FEATURES, SCALAR_FEATURES
 
 __all__ = [
-    "HISTOGRAM_COLUMNS",
+    "HISTOGRAM_FEATURES",
     "MLP",
     "SCALAR_FEATURES",
     "AnalysisResult",
     "FittedModel",
     "TrainingHistory",
+    "TrainingOptions",
     "TrainingPlan",
     "analyze",
     "bootstrap_ci",
-    "colour_groups",
+    "color_groups",
     "correlate",
     "design_matrix",
     "evaluate",

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from posterlab.analysis.columns import SCALAR_FEATURES, TARGET
+from posterlab.analysis.columns import POSTER_FEATURES, TARGET
 
 __all__ = ["CORRELATION_COLUMNS", "bootstrap_ci", "correlate", "fisher_ci"]
 
@@ -77,29 +77,39 @@ def bootstrap_ci(
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if x.shape != y.shape or x.ndim != 1 or len(x) < _MIN_N:
         raise ValueError(f"x and y must be 1-D of the same length >= {_MIN_N}")
-    # Standardising first keeps the sums well conditioned for features like pixel counts.
-    x = (x - x.mean()) / (x.std() or 1.0)
-    y = (y - y.mean()) / (y.std() or 1.0)
-    rng = np.random.default_rng(seed)
-    n = len(x)
-    block = max(1, _BLOCK // n)
-    rs = []
-    for start in range(0, int(n_boot), block):
-        idx = rng.integers(0, n, size=(min(block, int(n_boot) - start), n))
-        xs, ys = x[idx], y[idx]
-        xs -= xs.mean(axis=1, keepdims=True)
-        ys -= ys.mean(axis=1, keepdims=True)
-        num = np.einsum("ij,ij->i", xs, ys)
-        den = np.sqrt(np.einsum("ij,ij->i", xs, xs) * np.einsum("ij,ij->i", ys, ys))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rs.append(num / den)
-    r = np.concatenate(rs)
-    r = np.clip(r[np.isfinite(r)], -1.0, 1.0)
+    r = _bootstrap_correlations(x, y, int(n_boot), np.random.default_rng(seed))
     if r.size == 0:
         return (np.nan, np.nan)
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(r, [tail, 1.0 - tail])
     return (float(low), float(high))
+
+
+def _bootstrap_correlations(
+    x: np.ndarray, y: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Pearson's r of ``n_boot`` resamples of the pairs; those without one left out."""
+    # Standardising first keeps the sums well conditioned for features like pixel counts.
+    x = (x - x.mean()) / (x.std() or 1.0)
+    y = (y - y.mean()) / (y.std() or 1.0)
+    n = len(x)
+    block = max(1, _BLOCK // n)
+    rs = []
+    for start in range(0, n_boot, block):
+        idx = rng.integers(0, n, size=(min(block, n_boot - start), n))
+        rs.append(_row_correlations(x[idx], y[idx]))
+    r = np.concatenate(rs)
+    return np.clip(r[np.isfinite(r)], -1.0, 1.0)
+
+
+def _row_correlations(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Pearson's r of each row pair of two (B, n) arrays (changed in place); NaN if flat."""
+    xs -= xs.mean(axis=1, keepdims=True)
+    ys -= ys.mean(axis=1, keepdims=True)
+    num = np.einsum("ij,ij->i", xs, ys)
+    den = np.sqrt(np.einsum("ij,ij->i", xs, xs) * np.einsum("ij,ij->i", ys, ys))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return num / den
 
 
 def fisher_ci(r: float, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
@@ -230,15 +240,7 @@ def correlate(
     >>> round(float(correlate(frame).loc[0, "pearson_r"]), 3)
     0.923
     """
-    if target not in df.columns:
-        raise ValueError(f"target column {target!r} is not in the DataFrame")
-    if features is None:
-        features = [c for c in ("face_count", *SCALAR_FEATURES) if c in df.columns]
-    else:
-        features = list(features)
-        missing = [f for f in features if f not in df.columns]
-        if missing:
-            raise ValueError(f"features not in the DataFrame: {missing}")
+    features = _features_to_test(df, target, features)
     y = _numeric(df[target])
     if y is None:
         raise ValueError(f"target column {target!r} is not numeric")
@@ -249,7 +251,27 @@ def correlate(
         rows.append({"feature": feature, **values})
         if reason:
             skipped[feature] = reason
-    out = pd.DataFrame(rows, columns=[*CORRELATION_COLUMNS[:-1], *EXTRA_COLUMNS])
+    out = _adjusted(pd.DataFrame(rows, columns=[*CORRELATION_COLUMNS[:-1], *EXTRA_COLUMNS]))
+    out.attrs["skipped"] = skipped
+    return out
+
+
+def _features_to_test(
+    df: pd.DataFrame, target: str, features: Sequence[str] | None
+) -> list[str]:
+    """``features``, once checked, or ``face_count`` and every scalar feature of ``df``."""
+    if target not in df.columns:
+        raise ValueError(f"target column {target!r} is not in the DataFrame")
+    if features is None:
+        return [c for c in POSTER_FEATURES if c in df.columns]
+    missing = [f for f in features if f not in df.columns]
+    if missing:
+        raise ValueError(f"features not in the DataFrame: {missing}")
+    return list(features)
+
+
+def _adjusted(out: pd.DataFrame) -> pd.DataFrame:
+    """The table with ``p_adjusted`` (Benjamini-Hochberg over the tested features) in place."""
     out["n"] = out["n"].astype(np.int64)
     out["p_adjusted"] = np.nan
     tested = out["pearson_p"].notna()
@@ -257,6 +279,4 @@ def correlate(
         out.loc[tested, "p_adjusted"] = stats.false_discovery_control(
             out.loc[tested, "pearson_p"].to_numpy(), method="bh"
         )
-    out = out[[*CORRELATION_COLUMNS, *EXTRA_COLUMNS]]
-    out.attrs["skipped"] = skipped
-    return out
+    return out[[*CORRELATION_COLUMNS, *EXTRA_COLUMNS]]

@@ -15,10 +15,10 @@ from posterlab.analysis.columns import TARGET
 from posterlab.analysis.correlations import _numeric
 
 __all__ = [
-    "COLOUR_CHANNELS",
+    "COLOR_CHANNELS",
     "FACE_BUCKETS",
     "GROUP_COLUMNS",
-    "colour_groups",
+    "color_groups",
     "common_genres",
     "face_buckets",
     "genre_mask",
@@ -26,7 +26,7 @@ __all__ = [
 
 FACE_BUCKETS = ("0", "1", "2", "3", "4", "5+")
 GROUP_COLUMNS = ("n", "mean", "median", "std", "sem", "ci_low", "ci_high")
-COLOUR_CHANNELS = {"r": "mean_r", "g": "mean_g", "b": "mean_b"}
+COLOR_CHANNELS = {"r": "mean_r", "g": "mean_g", "b": "mean_b"}
 
 
 def genre_mask(df: pd.DataFrame, genre: str) -> pd.Series:
@@ -138,7 +138,7 @@ def face_buckets(
     return out
 
 
-def colour_groups(
+def color_groups(
     df: pd.DataFrame,
     *,
     target: str = TARGET,
@@ -173,23 +173,28 @@ def colour_groups(
     Examples
     --------
     >>> frame = pd.DataFrame({"score": [6.0, 8.0, 7.0], "mean_r": [0.5, 0.51, 0.1]})
-    >>> colour_groups(frame)[["channel", "level", "n", "mean"]].to_dict("list")
+    >>> color_groups(frame)[["channel", "level", "n", "mean"]].to_dict("list")
     {'channel': ['r', 'r'], 'level': [30, 130], 'n': [1, 2], 'mean': [7.0, 7.0]}
     """
     if int(step) != step or not 1 <= step <= 255:
         raise ValueError(f"step must be an integer in [1, 255], got {step!r}")
-    parts = []
-    for channel, column in COLOUR_CHANNELS.items():
-        if column not in df.columns:
-            continue
-        values, y = _pair(df, column, target, genre, confidence)
-        levels = (np.floor(values.to_numpy() * 255.0 / step + 0.5) * step).astype(np.int64)
-        table = _summarise(y, pd.Series(levels, index=y.index), confidence)
-        table = table.rename_axis("level").reset_index()
-        table.insert(0, "channel", channel)
-        parts.append(table)
+    parts = [_channel_levels(df, channel, column, target, step, genre, confidence)
+             for channel, column in COLOR_CHANNELS.items() if column in df.columns]  # fmt: skip
     if not parts:
         return pd.DataFrame(columns=["channel", "level", *GROUP_COLUMNS])
     out = pd.concat(parts, ignore_index=True)
     out["level"] = out["level"].astype(np.int64)
     return out
+
+
+def _channel_levels(
+    df: pd.DataFrame, channel: str, column: str, target: str, step: int, genre: str | None,
+    confidence: float,
+) -> pd.DataFrame:  # fmt: skip
+    """One channel's rows of :func:`color_groups`: its levels and their rating statistics."""
+    values, y = _pair(df, column, target, genre, confidence)
+    levels = (np.floor(values.to_numpy() * 255.0 / step + 0.5) * step).astype(np.int64)
+    table = _summarise(y, pd.Series(levels, index=y.index), confidence)
+    table = table.rename_axis("level").reset_index()
+    table.insert(0, "channel", channel)
+    return table

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
+from posterlab.analysis.columns import POSTER_FEATURES
+from posterlab.features_schema import HISTOGRAM_FEATURES
 
 __all__ = ["Scaler", "design_matrix", "fit_scaler"]
 
@@ -70,12 +71,12 @@ def design_matrix(
         raise ValueError(f"max_missing must be in [0, 1], got {max_missing!r}")
     if min_genre_rows < 1:
         raise ValueError(f"min_genre_rows must be at least 1, got {min_genre_rows!r}")
-    scalar = [c for c in ("face_count", *SCALAR_FEATURES) if c in df.columns]
+    scalar = [c for c in POSTER_FEATURES if c in df.columns]
     blocks = [df[scalar].apply(pd.to_numeric, errors="coerce").astype(np.float64)]
     if genres and "genres" in df.columns:
         blocks.append(_genre_block(df["genres"], min_genre_rows))
     if histograms:
-        for name, length in HISTOGRAM_COLUMNS.items():
+        for name, length in HISTOGRAM_FEATURES.items():
             if name in df.columns:
                 blocks.append(_histogram_block(df[name], name, length))
     X = pd.concat(blocks, axis=1)

@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 
 from posterlab.analysis.columns import TARGET
 from posterlab.analysis.groups import FACE_BUCKETS
-from posterlab.analysis.mlp import TrainingHistory
+from posterlab.analysis.training import TrainingHistory
 
 __all__ = [
-    "COLOUR_FEATURES",
-    "plot_colour_groups",
+    "COLOR_FEATURES",
+    "plot_color_groups",
     "plot_correlations",
     "plot_face_buckets",
     "plot_feature_scatter",
@@ -25,7 +25,7 @@ __all__ = [
     "plot_predictions",
 ]
 
-COLOUR_FEATURES = (
+COLOR_FEATURES = (
     "colorfulness", "brightness", "contrast", "mean_r", "mean_g", "mean_b",
     "mean_h", "mean_s", "mean_v", "std_r", "std_g", "std_b", "std_h", "std_s", "std_v",
 )  # fmt: skip
@@ -102,7 +102,7 @@ def plot_feature_scatter(df: pd.DataFrame, features: Sequence[str]) -> Figure:
     return fig
 
 
-def plot_colour_groups(groups: pd.DataFrame, *, min_n: int = 5) -> Figure:
+def plot_color_groups(groups: pd.DataFrame, *, min_n: int = 5) -> Figure:
     """Mean rating per rounded mean-colour level, one line per channel, with 95% CIs.
 
     Levels with fewer than ``min_n`` posters are left out: their means are noise.
@@ -111,20 +111,20 @@ def plot_colour_groups(groups: pd.DataFrame, *, min_n: int = 5) -> Figure:
     --------
     >>> table = pd.DataFrame({"channel": ["r", "r"], "level": [30, 130], "n": [6, 9],
     ...                       "mean": [6.1, 6.4], "ci_low": [5.8, 6.2], "ci_high": [6.4, 6.6]})
-    >>> len(plot_colour_groups(table).axes[0].lines) > 0
+    >>> len(plot_color_groups(table).axes[0].lines) > 0
     True
     """
     fig = Figure(figsize=(6, 4), layout="constrained")
     if groups.empty or "channel" not in groups:
         return _empty(fig, "no mean colours")
     ax = fig.add_subplot()
-    colours = {"r": "tab:red", "g": "tab:green", "b": "tab:blue"}
+    colors = {"r": "tab:red", "g": "tab:green", "b": "tab:blue"}
     for k, (channel, table) in enumerate(groups[groups["n"] >= min_n].groupby("channel")):
         x = table["level"].to_numpy(np.float64) + (k - 1) * 1.5  # side by side, not on top
         err = [(table["mean"] - table["ci_low"]).fillna(0), (table["ci_high"] - table["mean"])
                .fillna(0)]  # fmt: skip
         ax.errorbar(x, table["mean"], yerr=err, marker="o", markersize=3, capsize=2,
-                    color=colours.get(str(channel), "grey"), label=f"mean {channel}")  # fmt: skip
+                    color=colors.get(str(channel), "grey"), label=f"mean {channel}")  # fmt: skip
     ax.set_xlabel("mean channel value on 0-255, rounded to tens")
     ax.set_ylabel("mean IMDB rating (95% CI)")
     ax.set_title(f"levels with at least {min_n} posters", fontsize="small", loc="left")
@@ -151,8 +151,8 @@ def plot_correlations(correlations: pd.DataFrame) -> Figure:
     ax = fig.add_subplot()
     low = (table["pearson_r"] - table["ci_low"]).fillna(0).clip(lower=0)
     high = (table["ci_high"] - table["pearson_r"]).fillna(0).clip(lower=0)
-    colours = np.where(table["p_adjusted"] < 0.05, "tab:blue", "lightgrey")
-    ax.barh(table["feature"], table["pearson_r"], xerr=[low, high], color=colours,
+    colors = np.where(table["p_adjusted"] < 0.05, "tab:blue", "lightgrey")
+    ax.barh(table["feature"], table["pearson_r"], xerr=[low, high], color=colors,
             error_kw={"elinewidth": 1, "capsize": 2})  # fmt: skip
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel("Pearson's r with the rating (95% bootstrap CI)")

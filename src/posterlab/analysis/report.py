@@ -19,18 +19,18 @@ from matplotlib.figure import Figure
 from posterlab.analysis._render import Block, cell, to_html, to_markdown
 from posterlab.analysis.columns import TARGET
 from posterlab.analysis.plots import (
-    plot_colour_groups,
+    plot_color_groups,
     plot_correlations,
     plot_face_buckets,
     plot_feature_scatter,
     plot_learning_curve,
     plot_predictions,
 )
-from posterlab.analysis.summary import AnalysisResult
+from posterlab.analysis.result import AnalysisResult
 
 __all__ = [
     "explained_variance",
-    "plot_colour_groups",
+    "plot_color_groups",
     "plot_correlations",
     "plot_face_buckets",
     "plot_feature_scatter",
@@ -182,7 +182,7 @@ def _genre_table(result: AnalysisResult) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("genre").reset_index()
 
 
-def _colour_table(groups: pd.DataFrame) -> pd.DataFrame:
+def _color_table(groups: pd.DataFrame) -> pd.DataFrame:
     """Levels down, channels across; each cell ``mean [CI] n=...``."""
     if groups.empty:
         return pd.DataFrame()
@@ -199,7 +199,7 @@ def _figures(result: AnalysisResult, df: pd.DataFrame) -> dict[str, tuple[str, F
     return {
         "face_buckets.png": ("Rating by faces on the poster", plot_face_buckets(usable)),
         "colour_groups.png": ("Mean rating by mean colour, rounded to tens",
-                              plot_colour_groups(result.colour_groups)),
+                              plot_color_groups(result.color_groups)),
         "colour_scatter.png": ("Rating against mean colour and brightness, with trend lines",
                                plot_feature_scatter(usable, scatter)),
         "correlations.png": ("Correlation of each feature with the rating",
@@ -235,7 +235,7 @@ def _blocks(result: AnalysisResult, run_summary: Mapping[str, Any] | None) -> li
             "Mean red, green and blue of the poster on 0-255, rounded to tens; "
             "mean rating per level [95% t-interval] and n.",
         ),
-        ("table", _colour_table(result.colour_groups)),
+        ("table", _color_table(result.color_groups)),
         ("figure", ("colour_groups.png", "")),
         ("figure", ("colour_scatter.png", "")),
         ("h2", "Correlations with the rating"),
@@ -292,13 +292,7 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images: dict[str, bytes] = {}
-    captions: dict[str, str] = {}
-    for name, (caption, fig) in _figures(result, df).items():
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        images[name], captions[name] = buffer.getvalue(), caption
-        (out_dir / name).write_bytes(images[name])
+    images, captions = _save_figures(result, df, out_dir)
     blocks = [
         ("figure", (c[0], captions[c[0]])) if kind == "figure" else (kind, c)
         for kind, c in _blocks(result, run_summary)
@@ -309,3 +303,17 @@ def write_report(
     (out_dir / "index.html").write_text(page, encoding="utf-8")
     (out_dir / "report.md").write_text(to_markdown(title, blocks), encoding="utf-8")
     return report
+
+
+def _save_figures(
+    result: AnalysisResult, df: pd.DataFrame, out_dir: Path
+) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Render every plot to PNG beside the report; the PNG bytes and captions by file name."""
+    images: dict[str, bytes] = {}
+    captions: dict[str, str] = {}
+    for name, (caption, fig) in _figures(result, df).items():
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        images[name], captions[name] = buffer.getvalue(), caption
+        (out_dir / name).write_bytes(images[name])
+    return images, captions

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from posterlab.analysis.columns import HISTOGRAM_COLUMNS, SCALAR_FEATURES
+from posterlab.features_schema import HISTOGRAM_FEATURES, SCALAR_FEATURES
 
 __all__ = ["GENRES", "TRUE_EFFECTS", "synthetic_frame"]
 
@@ -64,7 +64,7 @@ def synthetic_frame(rows: int, *, seed: int = 0, histograms: bool = True) -> pd.
         score += shift * frame["genres"].str.contains(genre, regex=False).to_numpy()
     frame["score"] = np.clip(score, 1.0, 10.0).round(1)
     if histograms:
-        for name, length in HISTOGRAM_COLUMNS.items():
+        for name, length in HISTOGRAM_FEATURES.items():
             counts = rng.dirichlet(np.ones(length), size=rows)
             frame[name] = list(counts)
     return frame

@@ -2,15 +2,14 @@
 
 No I/O beyond the bytes handed in, no globals, nothing created at import time.
 
->>> from posterlab.imaging import PreprocessConfig, analyse_bytes, feature_version
+>>> from posterlab.imaging import PreprocessConfig, analyze_bytes, feature_version
 """
 
+from posterlab.features_schema import SCALAR_FEATURES, VECTOR_FEATURES
 from posterlab.imaging.decode import decode_image
 from posterlab.imaging.features import (
-    SCALAR_FEATURES,
-    VECTOR_FEATURES,
     Features,
-    analyse_bytes,
+    analyze_bytes,
     extract_features,
     vector_lengths,
 )
@@ -18,7 +17,7 @@ from posterlab.imaging.preprocess import (
     FEATURES_SCHEMA,
     Canonical,
     PreprocessConfig,
-    Step,
+    PreprocessStep,
     feature_version,
     preprocess,
 )
@@ -30,8 +29,8 @@ __all__ = [
     "Canonical",
     "Features",
     "PreprocessConfig",
-    "Step",
-    "analyse_bytes",
+    "PreprocessStep",
+    "analyze_bytes",
     "decode_image",
     "extract_features",
     "feature_version",

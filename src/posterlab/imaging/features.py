@@ -24,11 +24,12 @@ from types import MappingProxyType
 
 import numpy as np
 
+from posterlab.features_schema import SCALAR_FEATURES
 from posterlab.imaging._validate import float_rgb
-from posterlab.imaging.colour import (
+from posterlab.imaging.color import (
     channel_histograms,
+    color_moments,
     colorfulness,
-    colour_moments,
     dominant_colors,
     grey_histogram,
 )
@@ -45,21 +46,7 @@ from posterlab.imaging.texture import (
     thirds,
 )
 
-SCALAR_FEATURES: tuple[str, ...] = (
-    "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
-    "std_r", "std_g", "std_b", "std_h", "std_s", "std_v",
-    "brightness", "contrast", "colorfulness", "entropy", "edge_density", "sift_keypoints",
-    "centre_x", "centre_y", "thirds", "width", "height", "aspect",
-)
-
-# Lengths at the default PreprocessConfig; vector_lengths(config) gives them for any config.
-VECTOR_FEATURES: dict[str, int] = {
-    "grey_hist": 20,
-    "rgb_hist": 48,
-    "lbp_hist": 10,
-    "dominant_colors": 20,  # 5 colours x (r, g, b, share), largest share first
-    "hog": 1008,
-}
+__all__ = ["FEATURE_GROUPS", "Features", "analyze_bytes", "extract_features", "vector_lengths"]
 
 _Values = dict[str, float | np.ndarray]
 
@@ -71,9 +58,11 @@ class Features:
     Attributes
     ----------
     scalars : dict
-        One finite Python float per name of :data:`SCALAR_FEATURES`, in that order.
+        One finite Python float per name of
+        :data:`~posterlab.features_schema.SCALAR_FEATURES`, in that order.
     vectors : dict
-        One 1-D float32 array per name of :data:`VECTOR_FEATURES`, in that order.
+        One 1-D float32 array per name of
+        :data:`~posterlab.features_schema.VECTOR_FEATURES`, in that order.
 
     Two Features are equal when every scalar and every vector is bit-identical.
 
@@ -115,6 +104,7 @@ def vector_lengths(config: PreprocessConfig) -> dict[str, int]:
 
     Examples
     --------
+    >>> from posterlab.features_schema import VECTOR_FEATURES
     >>> vector_lengths(PreprocessConfig()) == VECTOR_FEATURES
     True
     """
@@ -130,10 +120,10 @@ def vector_lengths(config: PreprocessConfig) -> dict[str, int]:
     }
 
 
-def _colour(canon: Canonical, config: PreprocessConfig) -> _Values:
+def _color(canon: Canonical, config: PreprocessConfig) -> _Values:
     rgb = canon.rgb
     return {
-        **colour_moments(rgb),
+        **color_moments(rgb),
         "colorfulness": colorfulness(rgb),
         "rgb_hist": channel_histograms(rgb, config.channel_bins),
         "dominant_colors": dominant_colors(rgb, config.dominant_k, sample=config.dominant_sample,
@@ -174,7 +164,7 @@ def _sift(canon: Canonical, config: PreprocessConfig) -> _Values:
 # The feature groups in the order extract_features runs them; public so that
 # benchmarks/imaging.py can time each group with the very code the pipeline runs.
 FEATURE_GROUPS: Mapping[str, Callable[[Canonical, PreprocessConfig], _Values]] = (
-    MappingProxyType({"colour": _colour, "tone": _tone, "texture": _texture, "sift": _sift}))
+    MappingProxyType({"color": _color, "tone": _tone, "texture": _texture, "sift": _sift}))
 
 
 def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) -> Features:
@@ -214,7 +204,7 @@ def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) 
     return _assemble(values, vector_lengths(config))
 
 
-def analyse_bytes(data: bytes, config: PreprocessConfig | None = None, *,
+def analyze_bytes(data: bytes, config: PreprocessConfig | None = None, *,
                   max_pixels: int = 50_000_000) -> Features:
     """Decode poster bytes and extract their features: the one call the pipeline makes.
 
@@ -241,10 +231,12 @@ def analyse_bytes(data: bytes, config: PreprocessConfig | None = None, *,
     >>> import io
     >>> from PIL import Image
     >>> buf = io.BytesIO(); Image.new("RGB", (40, 60), "red").save(buf, "PNG")
-    >>> analyse_bytes(buf.getvalue()).scalars["mean_r"]
+    >>> analyze_bytes(buf.getvalue()).scalars["mean_r"]
     1.0
     """
     return extract_features(decode_image(data, max_pixels=max_pixels), config)
+
+
 
 
 def _assemble(values: _Values, lengths: Mapping[str, int]) -> Features:

@@ -38,7 +38,7 @@ from posterlab.imaging._validate import float_rgb, positive_float, positive_int
 from posterlab.imaging.steps import (
     RGB_STEPS,
     STEP_DEFAULTS,
-    Step,
+    PreprocessStep,
     canonical_size,
     default_steps,
     override_params,
@@ -47,8 +47,9 @@ from posterlab.imaging.steps import (
 )
 
 __all__ = [
-    "FEATURES_SCHEMA", "LUMA_WEIGHTS", "STEP_DEFAULTS", "Canonical", "PreprocessConfig", "Step",
-    "canonical_size", "default_steps", "feature_version", "luminance", "preprocess",
+    "FEATURES_SCHEMA", "LUMA_WEIGHTS", "STEP_DEFAULTS", "Canonical", "PreprocessConfig",
+    "PreprocessStep", "canonical_size", "default_steps", "feature_version", "luminance",
+    "preprocess",
 ]
 
 # Bump whenever the feature code changes what it computes for the same config: stored
@@ -63,7 +64,7 @@ class PreprocessConfig:
 
     Attributes
     ----------
-    steps : tuple of Step
+    steps : tuple of PreprocessStep
         The ordered pipeline (see the module docstring); exactly one ``grey`` step.
     grey_bins : int
         Bins of the grey histogram; the 256 grey levels are grouped evenly (20).
@@ -94,10 +95,10 @@ class PreprocessConfig:
     >>> PreprocessConfig().grey_bins
     20
     >>> PreprocessConfig.from_mapping({"resize.height": 160}).steps[0]
-    Step(name='resize', params=(('height', 160),))
+    PreprocessStep(name='resize', params=(('height', 160),))
     """
 
-    steps: tuple[Step, ...] = field(default_factory=default_steps)
+    steps: tuple[PreprocessStep, ...] = field(default_factory=default_steps)
     grey_bins: int = 20
     channel_bins: int = 16
     dominant_k: int = 5
@@ -115,8 +116,9 @@ class PreprocessConfig:
 
     def __post_init__(self) -> None:
         steps = tuple(self.steps)
-        if not all(isinstance(step, Step) for step in steps):
-            raise ValueError("steps must be Step objects; build them with Step.of(name, ...)")
+        if not all(isinstance(step, PreprocessStep) for step in steps):
+            raise ValueError("steps must be PreprocessStep objects; "
+                             "build them with PreprocessStep.of(name, ...)")
         names = [step.name for step in steps]
         if names.count("grey") != 1:
             raise ValueError(f"steps must contain exactly one 'grey' step, got {names}")
@@ -155,7 +157,7 @@ class PreprocessConfig:
         """Build a config from a settings mapping; unknown keys raise ValueError naming them.
 
         Keys are field names, ``"steps"`` (a list whose items are a step name, a mapping
-        ``{"name": ..., **params}`` or a :class:`Step`), or ``"<step>.<param>"`` to change
+        ``{"name": ..., **params}`` or a :class:`PreprocessStep`), or ``"<step>.<param>"`` to change
         one parameter of a step in the list (``{"resize.height": 160}``).
 
         Examples

@@ -1,6 +1,6 @@
 """The preprocessing steps: their names, parameters, defaults and implementations.
 
-A :class:`Step` is a name and its full parameter set; :func:`run_step` applies one to an
+A :class:`PreprocessStep` is a name and its full parameter set; :func:`run_step` applies one to an
 image. :mod:`posterlab.imaging.preprocess` strings them into a pipeline.
 """
 
@@ -31,7 +31,7 @@ RGB_STEPS = frozenset({"resize", "rescale_intensity", "gaussian"})  # allowed be
 
 
 @dataclass(frozen=True)
-class Step:
+class PreprocessStep:
     """One named preprocessing step with all its parameters (defaults filled in).
 
     Build it with :meth:`of`, which validates the parameters and normalises their types,
@@ -39,15 +39,15 @@ class Step:
 
     Examples
     --------
-    >>> Step.of("median", radius=2)
-    Step(name='median', params=(('radius', 2),))
+    >>> PreprocessStep.of("median", radius=2)
+    PreprocessStep(name='median', params=(('radius', 2),))
     """
 
     name: str
     params: tuple[tuple[str, Any], ...] = ()
 
     @classmethod
-    def of(cls, name: str, **params: Any) -> Step:
+    def of(cls, name: str, **params: Any) -> PreprocessStep:
         """Validate ``params`` for step ``name`` and fill in the defaults."""
         if name not in STEP_DEFAULTS:
             raise ValueError(f"step {name!r} is unknown; use one of {', '.join(STEP_DEFAULTS)}")
@@ -76,7 +76,7 @@ class Step:
 
         Examples
         --------
-        >>> Step.of("gaussian").param("sigma")
+        >>> PreprocessStep.of("gaussian").param("sigma")
         1.0
         """
         params = dict(self.params)
@@ -85,7 +85,7 @@ class Step:
         return params[key]
 
 
-def default_steps() -> tuple[Step, ...]:
+def default_steps() -> tuple[PreprocessStep, ...]:
     """The default pipeline: resize(height=128), grey, rescale_intensity(low=2, high=98).
 
     Examples
@@ -93,7 +93,8 @@ def default_steps() -> tuple[Step, ...]:
     >>> [step.name for step in default_steps()]
     ['resize', 'grey', 'rescale_intensity']
     """
-    return (Step.of("resize"), Step.of("grey"), Step.of("rescale_intensity"))
+    return (PreprocessStep.of("resize"), PreprocessStep.of("grey"),
+            PreprocessStep.of("rescale_intensity"))
 
 
 def canonical_size(shape: tuple[int, ...], height: int) -> tuple[int, int]:
@@ -143,16 +144,16 @@ def _gaussian(image: np.ndarray, *, sigma: float) -> np.ndarray:
     return filters.gaussian(image, sigma=sigma, channel_axis=axis, preserve_range=True)
 
 
-def run_step(image: np.ndarray, step: Step) -> np.ndarray:
+def run_step(image: np.ndarray, step: PreprocessStep) -> np.ndarray:
     """Apply one step (any but ``grey``, which :func:`preprocess` handles) to a float image.
 
     Examples
     --------
-    >>> run_step(np.zeros((20, 30)), Step.of("resize", height=40)).shape
+    >>> run_step(np.zeros((20, 30)), PreprocessStep.of("resize", height=40)).shape
     (40, 60)
     """
-    if not isinstance(step, Step) or step.name not in _STEP_FUNCTIONS:
-        raise ValueError(f"step must be a Step other than 'grey', got {step!r}")
+    if not isinstance(step, PreprocessStep) or step.name not in _STEP_FUNCTIONS:
+        raise ValueError(f"step must be a PreprocessStep other than 'grey', got {step!r}")
     return _STEP_FUNCTIONS[step.name](image, **dict(step.params))
 
 
@@ -165,24 +166,26 @@ _STEP_FUNCTIONS: Mapping[str, Callable[..., np.ndarray]] = MappingProxyType({
 })
 
 
-def parse_steps(items: Any) -> tuple[Step, ...]:
+def parse_steps(items: Any) -> tuple[PreprocessStep, ...]:
     if isinstance(items, str | bytes) or not isinstance(items, Iterable):
         raise ValueError(f"steps must be a list of steps, got {items!r}")
     steps = []
     for item in items:
-        if isinstance(item, Step):
-            steps.append(Step.of(item.name, **dict(item.params)))
+        if isinstance(item, PreprocessStep):
+            steps.append(PreprocessStep.of(item.name, **dict(item.params)))
         elif isinstance(item, str):
-            steps.append(Step.of(item))
+            steps.append(PreprocessStep.of(item))
         elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
-            steps.append(Step.of(item["name"], **{k: v for k, v in item.items() if k != "name"}))
+            params = {k: v for k, v in item.items() if k != "name"}
+            steps.append(PreprocessStep.of(item["name"], **params))
         else:
             raise ValueError(f"steps: cannot read step {item!r}; write a name like 'grey' "
                              "or a mapping like {'name': 'median', 'radius': 2}")
     return tuple(steps)
 
 
-def override_params(steps: tuple[Step, ...], dotted: Mapping[str, Any]) -> tuple[Step, ...]:
+def override_params(steps: tuple[PreprocessStep, ...],
+                    dotted: Mapping[str, Any]) -> tuple[PreprocessStep, ...]:
     by_name: dict[str, dict[str, Any]] = {}
     for key, value in dotted.items():
         name, _, param = key.partition(".")
@@ -190,6 +193,6 @@ def override_params(steps: tuple[Step, ...], dotted: Mapping[str, Any]) -> tuple
             raise ValueError(f"setting {key!r} changes step {name!r}, which is not in the "
                              f"steps {[step.name for step in steps]}")
         by_name.setdefault(name, {})[param] = value
-    return tuple(Step.of(step.name, **{**dict(step.params), **by_name.get(step.name, {})})
+    return tuple(PreprocessStep.of(step.name, **{**dict(step.params), **by_name.get(step.name, {})})
                  for step in steps)
 

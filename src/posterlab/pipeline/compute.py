@@ -13,7 +13,7 @@ from collections.abc import Callable
 from posterlab.errors import PosterlabError, RateLimited
 from posterlab.faces.base import usage_of
 from posterlab.fetch import fetch_bytes
-from posterlab.imaging.features import analyse_bytes
+from posterlab.imaging.features import analyze_bytes
 from posterlab.pipeline.context import StageContext
 from posterlab.pipeline.results import Box, Chain, Counted, Extracted, Failed, Fetched, Job, Result
 from posterlab.stages import Stage
@@ -82,7 +82,7 @@ def _stored(job: Job) -> str:
 def _extract(job: Job, ctx: StageContext) -> Extracted:
     sha = _stored(job)
     config, version = ctx.preprocess_for(job.preprocess)
-    features = analyse_bytes(ctx.blobs.get(sha), config, max_pixels=ctx.settings.max_pixels)
+    features = analyze_bytes(ctx.blobs.get(sha), config, max_pixels=ctx.settings.max_pixels)
     return Extracted(job.poster_id, job.attempt, sha, dict(features.scalars),
                      pack_vectors(features.vectors), version)
 

@@ -28,16 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from posterlab.features_schema import SCALAR_FEATURES
 from posterlab.stages import PENDING
 
-# Kept literal (not imported from imaging) so the schema does not change when the
-# feature code is edited; a test checks the two lists agree.
-SCALAR_COLUMNS: tuple[str, ...] = (
-    "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
-    "std_r", "std_g", "std_b", "std_h", "std_s", "std_v",
-    "brightness", "contrast", "colorfulness", "entropy", "edge_density", "sift_keypoints",
-    "centre_x", "centre_y", "thirds", "width", "height", "aspect",
-)
+# The float columns of the features table: the scalar feature names, whose one home is
+# posterlab.features_schema (a leaf module, so the schema does not follow the feature code).
+SCALAR_COLUMNS: tuple[str, ...] = SCALAR_FEATURES
 
 PENDING_STAGES = PENDING
 

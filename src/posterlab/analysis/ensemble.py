@@ -1,10 +1,14 @@
-"""Trained networks with their input and target scaling: what is stored with a run.
+"""The ensemble of networks that predicts the rating: how it is planned and trained, and
+what is stored with a run.
 
-The model is the mean of one or more networks of the same shape (an ensemble).
-:meth:`FittedModel.to_dict` gives plain JSON (every network's weights and biases as nested
-lists, the scaling, the input names and the training settings);
-:meth:`FittedModel.from_dict` turns it back into a model that predicts exactly as the
-original did, so a stored run can be scored again without retraining.
+:class:`TrainingPlan` says how every network is built and trained; :func:`cross_validate`
+chooses the hidden size and :func:`train_ensemble` trains the members. The model is the
+mean of one or more networks of the same shape: :class:`FittedModel`, the networks with
+their input and target scaling. :meth:`FittedModel.to_dict` gives plain JSON (every
+network's weights and biases as nested lists, the scaling, the input names and the
+training settings); :meth:`FittedModel.from_dict` turns it back into a model that
+predicts exactly as the original did, so a stored run can be scored again without
+retraining.
 """
 
 from __future__ import annotations
@@ -17,10 +21,103 @@ from typing import Any
 
 import numpy as np
 
-from posterlab.analysis.inputs import Scaler
-from posterlab.analysis.mlp import MLP
+from posterlab.analysis.inputs import Scaler, fit_scaler
+from posterlab.analysis.network import MLP
+from posterlab.analysis.training import TrainingHistory, TrainingOptions
 
-__all__ = ["FittedModel"]
+__all__ = ["FittedModel", "TrainingPlan", "cross_validate", "train_ensemble"]
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How every MLP in an evaluation is built and trained.
+
+    The defaults train on 1,600 posters in well under a second per network on one core:
+    early stopping usually ends training well before ``epochs``. The hidden size is
+    chosen by ``folds``-fold cross-validation of single networks; the final model is the
+    mean of ``ensemble`` networks trained from different seeds, each early-stopped on
+    its own validation rows, so that together they learn from every training row.
+    """
+
+    # Small networks, strong L2: on 2,000 real posters the features alone carry ~1% of
+    # the rating's variance, and anything bigger or freer fits noise (5-fold, 16 units or
+    # l2 = 0.003 fell below the mean baseline in some folds; 4-8 units with 0.03 in none).
+    hidden_sizes: tuple[int, ...] = (4, 8)
+    folds: int = 3
+    hidden_activation: str = "tanh"
+    epochs: int = 150
+    batch_size: int = 64
+    optimizer: str = "adam"
+    learning_rate: float = 0.01
+    l2: float = 0.03
+    validation_fraction: float = 0.2
+    patience: int = 10
+    scaling: str = "standard"
+    # On 2,000 real posters (5-fold) one network was ~0.01 R^2 below least squares and
+    # five averaged ~0.01 above it; without genre, one fell below the mean baseline in
+    # 2 folds of 5 and five in none.
+    ensemble: int = 5
+
+    def __post_init__(self) -> None:
+        if not self.hidden_sizes or any(int(h) != h or h < 1 for h in self.hidden_sizes):
+            raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be at least 2, got {self.folds!r}")
+        if int(self.ensemble) != self.ensemble or self.ensemble < 1:
+            raise ValueError(f"ensemble must be a positive integer, got {self.ensemble!r}")
+
+    @property
+    def options(self) -> TrainingOptions:
+        """The :class:`~posterlab.analysis.training.TrainingOptions` of every network."""
+        return TrainingOptions(
+            epochs=self.epochs, batch_size=self.batch_size, optimizer=self.optimizer,
+            learning_rate=self.learning_rate, l2=self.l2,
+            validation_fraction=self.validation_fraction, patience=self.patience,
+        )  # fmt: skip
+
+    def train(
+        self, X: np.ndarray, y: np.ndarray, *, hidden: int, task: str, seed: int
+    ) -> tuple[MLP, TrainingHistory]:
+        """A fresh network of ``hidden`` units trained on ``(X, y)`` (already scaled)."""
+        output = "sigmoid" if task == "classification" else "identity"
+        net = MLP((X.shape[1], hidden, 1), self.hidden_activation, output, seed=seed)
+        return net, net.fit(X, y, self.options)
+
+
+def cross_validate(
+    X: np.ndarray, y: np.ndarray, *, task: str, plan: TrainingPlan, seed: int
+) -> dict[int, float]:
+    """Mean held-out squared error of each hidden size over ``plan.folds`` folds.
+
+    ``y`` is the model target (scaled rating, or 0/1 band); inputs are scaled per fold
+    on the fold's training rows. Returns ``{hidden_size: mean squared error}``.
+    """
+    folds = np.array_split(np.random.default_rng(seed).permutation(len(X)), plan.folds)
+    return {int(hidden): _cv_error(X, y, folds, hidden=hidden, task=task, plan=plan, seed=seed)
+            for hidden in plan.hidden_sizes}  # fmt: skip
+
+
+def _cv_error(
+    X: np.ndarray, y: np.ndarray, folds: list[np.ndarray], *, hidden: int, task: str,
+    plan: TrainingPlan, seed: int,
+) -> float:  # fmt: skip
+    errors = []
+    for k, held in enumerate(folds):
+        fit_rows = np.concatenate([f for j, f in enumerate(folds) if j != k])
+        scaler = fit_scaler(X[fit_rows], plan.scaling)
+        net, _ = plan.train(
+            scaler.transform(X[fit_rows]), y[fit_rows], hidden=hidden, task=task, seed=seed
+        )
+        errors.append(np.mean((net.predict(scaler.transform(X[held])) - y[held]) ** 2))
+    return float(np.mean(errors))
+
+
+def train_ensemble(
+    X: np.ndarray, y: np.ndarray, *, plan: TrainingPlan, hidden: int, task: str, seed: int
+) -> list[tuple[MLP, TrainingHistory]]:
+    """``plan.ensemble`` networks of ``hidden`` units on scaled ``(X, y)``, seeds ``seed + k``."""
+    return [plan.train(X, y, hidden=hidden, task=task, seed=seed + k)
+            for k in range(plan.ensemble)]  # fmt: skip
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: holds arrays

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skimage import color
 
-from posterlab.imaging.colour import (
+from posterlab.imaging.color import (
     channel_histograms,
+    color_moments,
     colorfulness,
-    colour_moments,
     dominant_colors,
     grey_histogram,
     kmeans,
@@ -47,7 +47,7 @@ def test_hue_of_pure_colours() -> None:
 
 
 def test_moments_of_a_uniform_image_are_its_colour_with_no_spread() -> None:
-    moments = colour_moments(np.tile([0.2, 0.4, 0.8], (16, 16, 1)))
+    moments = color_moments(np.tile([0.2, 0.4, 0.8], (16, 16, 1)))
     assert moments["mean_r"] == pytest.approx(0.2)
     assert moments["mean_h"] == pytest.approx(0.6111111)
     assert moments["mean_s"] == pytest.approx(0.75)
@@ -57,7 +57,7 @@ def test_moments_of_a_uniform_image_are_its_colour_with_no_spread() -> None:
 
 
 def test_moments_of_half_red_half_blue() -> None:
-    moments = colour_moments(two_colour(RED, BLUE))
+    moments = color_moments(two_colour(RED, BLUE))
     assert (moments["mean_r"], moments["mean_g"], moments["mean_b"]) == (0.5, 0.0, 0.5)
     assert moments["std_r"] == 0.5
     assert moments["mean_h"] == pytest.approx((0 + 2 / 3) / 2)

@@ -7,10 +7,15 @@ import pandas as pd
 import pytest
 
 from posterlab.analysis import MLP, TrainingPlan, design_matrix, evaluate
-from posterlab.analysis.fitted import FittedModel
+from posterlab.analysis.ensemble import FittedModel
+from posterlab.analysis.evaluation import (
+    auc,
+    classification_metrics,
+    ols_fit,
+    regression_metrics,
+    split_indices,
+)
 from posterlab.analysis.inputs import Scaler, fit_scaler
-from posterlab.analysis.metrics import auc, classification_metrics, ols_fit, regression_metrics
-from posterlab.analysis.model import split_indices
 from posterlab.analysis.synthetic import synthetic_frame
 
 SMALL = TrainingPlan(hidden_sizes=(4, 8), folds=2, epochs=60, ensemble=2)

@@ -45,7 +45,7 @@ def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     return np.stack([hue, saturation, value], axis=2)
 
 
-def colour_moments(rgb: np.ndarray) -> dict[str, float]:
+def color_moments(rgb: np.ndarray) -> dict[str, float]:
     """Mean and standard deviation of R, G, B, H, S and V.
 
     Hue is averaged arithmetically, as the course does (a red poster with hues at 0.02
@@ -63,7 +63,7 @@ def colour_moments(rgb: np.ndarray) -> dict[str, float]:
 
     Examples
     --------
-    >>> colour_moments(np.full((16, 16, 3), 0.5))["mean_v"]
+    >>> color_moments(np.full((16, 16, 3), 0.5))["mean_v"]
     0.5
     """
     rgb = float_rgb(rgb, "rgb")

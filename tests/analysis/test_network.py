@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from posterlab.analysis import MLP, TrainingHistory
+from posterlab.analysis import MLP, TrainingHistory, TrainingOptions
 
 # The course's 2-2-2 example: w1, w2 into h1; w3, w4 into h2; w5, w6 into o1; w7, w8 into o2.
 # Our weights are (n_in, n_out), so column j holds the weights INTO unit j.
@@ -26,7 +26,7 @@ def course_network() -> MLP:
 
 def test_forward_pass_reproduces_the_course_hidden_and_output_values() -> None:
     net = course_network()
-    hidden = net._activations(INPUT[np.newaxis])[1][0]
+    hidden = net.layer_outputs(INPUT[np.newaxis])[1][0]
     np.testing.assert_allclose(hidden, [0.593269992, 0.596884378], rtol=0, atol=ROUNDING)
     np.testing.assert_allclose(net.forward(INPUT), [0.75136507, 0.772928465], rtol=0, atol=1e-8)
     assert net.error(INPUT, TARGET) == pytest.approx(0.298371109, rel=0, abs=ROUNDING)
@@ -66,7 +66,7 @@ def test_gradients_match_finite_differences_for_every_activation(hidden: str, ou
     rng = np.random.default_rng(2)
     X, Y = rng.normal(size=(6, 3)), rng.uniform(0.1, 0.9, size=(6, 2))
     net = MLP((3, 5, 4, 2), hidden, output, seed=4)
-    grad_w, grad_b = net._gradients(net._activations(X), Y)
+    grad_w, grad_b = net.gradients(net.layer_outputs(X), Y)
     eps = 1e-6
     for params, grads in ((net.weights, grad_w), (net.biases, grad_b)):
         for p, g in zip(params, grads, strict=True):
@@ -87,8 +87,8 @@ def test_the_same_seed_gives_the_same_network_and_the_same_training() -> None:
     X = rng.normal(size=(100, 3))
     y = X @ [1.0, -2.0, 0.5]
     a, b = MLP((3, 8, 1), seed=7), MLP((3, 8, 1), seed=7)
-    ha = a.fit(X, y, epochs=20, validation_fraction=0.2)
-    hb = b.fit(X, y, epochs=20, validation_fraction=0.2)
+    ha = a.fit(X, y, TrainingOptions(epochs=20, validation_fraction=0.2))
+    hb = b.fit(X, y, TrainingOptions(epochs=20, validation_fraction=0.2))
     assert ha == hb
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     assert not np.array_equal(MLP((3, 8, 1), seed=8).weights[0], a.weights[0])
@@ -106,7 +106,7 @@ def test_both_optimisers_learn_a_smooth_function(optimizer: str) -> None:
     X = rng.uniform(-1, 1, size=(400, 2))
     y = np.sin(2 * X[:, 0]) + X[:, 1] ** 2
     net = MLP((2, 16, 1), "tanh", seed=0)
-    history = net.fit(X, y, epochs=150, optimizer=optimizer, learning_rate=0.02)
+    history = net.fit(X, y, TrainingOptions(epochs=150, optimizer=optimizer, learning_rate=0.02))
     assert isinstance(history, TrainingHistory)
     assert history.train_error[-1] < 0.1 * history.train_error[0]
     assert np.mean((net.predict(X) - y) ** 2) < 0.02
@@ -117,7 +117,7 @@ def test_sigmoid_output_learns_a_separable_classification() -> None:
     X = rng.normal(size=(300, 2))
     y = (X[:, 0] + X[:, 1] > 0).astype(float)
     net = MLP((2, 4, 1), "relu", "sigmoid", seed=0)
-    net.fit(X, y, epochs=60)
+    net.fit(X, y, TrainingOptions(epochs=60))
     assert np.mean((net.predict(X) > 0.5) == y) > 0.95
 
 
@@ -125,14 +125,15 @@ def test_each_stopping_rule_is_reported() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 2))
     y = 0.5 * X[:, 0]
-    assert MLP((2, 3, 1), seed=0).fit(X, y, epochs=5).stopped == "max_epochs"
-    stopped = MLP((2, 3, 1), seed=0).fit(X, y, epochs=500, tol_error=1e-2)
+    assert MLP((2, 3, 1), seed=0).fit(X, y, TrainingOptions(epochs=5)).stopped == "max_epochs"
+    stopped = MLP((2, 3, 1), seed=0).fit(X, y, TrainingOptions(epochs=500, tol_error=1e-2))
     assert stopped.stopped == "error_below_threshold" and stopped.train_error[-1] < 1e-2
-    frozen = MLP((2, 3, 1), seed=0).fit(X, y, epochs=500, tol_update=1.0)
+    frozen = MLP((2, 3, 1), seed=0).fit(X, y, TrainingOptions(epochs=500, tol_update=1.0))
     assert frozen.stopped == "updates_below_threshold" and frozen.epochs == 1
     noise = rng.normal(size=200)  # nothing to learn: validation error stops improving
     early = MLP((2, 32, 1), seed=0).fit(
-        X, noise, epochs=500, validation_fraction=0.3, patience=5, learning_rate=0.05
+        X, noise,
+        TrainingOptions(epochs=500, validation_fraction=0.3, patience=5, learning_rate=0.05),
     )
     assert early.stopped == "early_stopping"
     assert early.epochs == early.best_epoch + 5
@@ -145,7 +146,8 @@ def test_early_stopping_restores_the_weights_of_the_best_validation_epoch() -> N
     X_val, y_val = rng.normal(size=(60, 2)), rng.normal(size=60)
     net = MLP((2, 32, 1), seed=0)
     history = net.fit(
-        X, y, epochs=300, validation_data=(X_val, y_val), patience=8, learning_rate=0.05
+        X, y, TrainingOptions(epochs=300, patience=8, learning_rate=0.05),
+        validation_data=(X_val, y_val),
     )
     best = min(history.validation_error)
     assert history.validation_error[history.best_epoch - 1] == best
@@ -157,8 +159,8 @@ def test_l2_penalty_shrinks_the_weights() -> None:
     X = rng.normal(size=(200, 4))
     y = X @ [2.0, -1.0, 0.0, 0.5]
     plain, shrunk = MLP((4, 8, 1), seed=0), MLP((4, 8, 1), seed=0)
-    plain.fit(X, y, epochs=50)
-    shrunk.fit(X, y, epochs=50, l2=0.1)
+    plain.fit(X, y, TrainingOptions(epochs=50))
+    shrunk.fit(X, y, TrainingOptions(epochs=50, l2=0.1))
     assert np.linalg.norm(shrunk.weights[0]) < np.linalg.norm(plain.weights[0])
 
 
@@ -195,7 +197,7 @@ def test_invalid_training_arguments_raise_value_error_naming_them(
     kwargs: dict[str, object], name: str
 ) -> None:
     with pytest.raises(ValueError, match=name):
-        MLP((2, 1), seed=0).fit(np.zeros((10, 2)), np.zeros(10), **kwargs)  # type: ignore[arg-type]
+        MLP((2, 1), seed=0).fit(np.zeros((10, 2)), np.zeros(10), TrainingOptions(**kwargs))  # type: ignore[arg-type]
 
 
 def test_inputs_of_the_wrong_shape_or_with_nan_are_rejected() -> None:
