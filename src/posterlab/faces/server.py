@@ -49,7 +49,7 @@ from starlette.routing import Route
 from posterlab.config import Rate
 from posterlab.errors import ImageError, PosterlabError, RateLimited
 from posterlab.faces.base import Detection, FaceDetector
-from posterlab.faces.images import MAX_BYTES, size_problem, sniff_format
+from posterlab.faces.images import MAX_BYTES, accepted_format, size_problem
 from posterlab.faces.local import RecycledDetector
 from posterlab.faces.ratelimit import MemoryGcraLimiter
 
@@ -126,7 +126,7 @@ async def _read_image(request: Request, max_bytes: int) -> bytes:
     problem = size_problem(len(data))
     if problem:
         raise ApiError(400, "InvalidImageSize", problem)
-    if sniff_format(data) is None:
+    if accepted_format(data) is None:
         raise ApiError(400, "InvalidImage", "Decoding error, image format unsupported.")
     return data
 
