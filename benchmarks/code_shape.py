@@ -119,24 +119,34 @@ def imports_of(module: str, path: Path, modules: Iterable[str]) -> Imports:
     """The imports of one module that can run, wherever they stand (functions included).
 
     ``from a import b`` where ``a.b`` is a module imports ``a.b``; otherwise it imports
-    ``a``. Relative imports are resolved against ``module``'s package. An import's parent
-    packages are not counted: Python runs them first, but every submodule would then
-    depend on its own package and every package re-exporting a submodule would be a cycle.
+    ``a``. Relative imports are resolved against ``module``'s package. Importing a module
+    of a package also imports the package (its ``__init__``), as Python runs it first,
+    except for the packages ``module`` itself is in: those have started running already,
+    so only an explicit import of one counts.
     """
     known = frozenset(modules)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    own = set(_packages_of(module))
     found = Imports()
     for node in _runnable_imports(parse(path)):
         for target in _targets(node, package):
             top = target.partition(".")[0]
-            if target in known:
-                found.internal.setdefault(target, node.lineno)
-            elif top not in known:
+            if top not in known:
                 found.external.setdefault(top, node.lineno)
-            else:  # ``from posterlab.x import name``: a name of posterlab.x
-                found.internal.setdefault(_longest_known(target, known), node.lineno)
+                continue
+            imported = _longest_known(target, known)  # ``from a.b import name``: a.b
+            found.internal.setdefault(imported, node.lineno)
+            for parent in _packages_of(imported):
+                if parent not in own:
+                    found.internal.setdefault(parent, node.lineno)
     found.internal.pop(module, None)
     return found
+
+
+def _packages_of(module: str) -> list[str]:
+    """The packages a dotted module name is in: ``a.b.c`` -> ``["a", "a.b"]``."""
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts))]
 
 
 def _longest_known(name: str, known: frozenset[str]) -> str:

@@ -79,6 +79,21 @@ def test_from_a_package_importing_a_name_imports_its_init_and_a_submodule_import
     assert shape.import_cycles(graph) == [["pkg", "pkg.sub.leaf", "pkg.sub.leaf2", "pkg"]]
 
 
+def test_importing_a_module_of_another_package_imports_that_packages_init(
+        tmp_path: Path) -> None:
+    package = write_package(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/a/__init__.py": "from pkg.b import B\n",
+        "pkg/a/impl.py": "from pkg.a import helpers\n",
+        "pkg/a/helpers.py": "",
+        "pkg/b.py": "def f():\n    from pkg.a.impl import thing\nB = 1\n",
+    })
+    graph = shape.import_graph(shape.module_files(package))
+    assert set(graph["pkg.b"].internal) == {"pkg.a.impl", "pkg.a"}
+    assert set(graph["pkg.a.impl"].internal) == {"pkg.a.helpers"}  # its own package: no edge
+    assert shape.import_cycles(graph) == [["pkg.a", "pkg.b", "pkg.a"]]
+
+
 def test_forbidden_imports_are_followed_through_the_package(tmp_path: Path) -> None:
     package = write_package(tmp_path, {
         "posterlab/__init__.py": "",
