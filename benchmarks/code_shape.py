@@ -4,7 +4,8 @@ Prints the figures the code-shape limits of the core redesign are about, so that
 before/after table can be made, then one JSON line:
 
 * import cycles among posterlab modules (imports inside functions count; imports under
-  ``if TYPE_CHECKING:`` do not, they never run);
+  ``if TYPE_CHECKING:`` do not, they never run; importing a module of a package imports
+  the package's ``__init__``, see :func:`imports_of`);
 * modules over 400 lines, functions (``def``/``async def``, methods and nested ones
   included) over 60 lines, and the median function length (``end_lineno - lineno + 1``);
 * the modules that spell a stage name (``"fetch"``, ``"extract"``, ``"faces"``,
@@ -20,7 +21,9 @@ tests/test_code_shape.py imports the functions below and turns each limit into a
 so the figures printed here and the limits tested there are measured by the same code.
 
     .venv/bin/python benchmarks/code_shape.py
-    .venv/bin/python benchmarks/code_shape.py --src /work/main/src/posterlab
+    # the same figures for another commit, e.g. before a change:
+    git archive main src/posterlab | tar -x -C /tmp/before
+    .venv/bin/python benchmarks/code_shape.py --src /tmp/before/src/posterlab
 """
 
 from __future__ import annotations
