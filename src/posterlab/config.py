@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -131,42 +131,55 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``{"resize.height": 160}``; it changes the feature version, so features are recomputed).
     """
     env = os.environ if env is None else env
-    get = env.get
     values: dict[str, Any] = {}
-    if get("POSTERLAB_DATABASE_URL"):
-        values["database_url"] = get("POSTERLAB_DATABASE_URL")
-    if get("POSTERLAB_BROKER_URL"):
-        values["broker_url"] = get("POSTERLAB_BROKER_URL")
-    if get("POSTERLAB_BLOB_DIR"):
-        values["blob_dir"] = Path(get("POSTERLAB_BLOB_DIR", ""))
-    if get("POSTERLAB_FACE_PROVIDER"):
-        values["face_provider"] = get("POSTERLAB_FACE_PROVIDER", "").strip().lower()
-    if get("POSTERLAB_FACE_API_URL"):
-        values["face_api_url"] = get("POSTERLAB_FACE_API_URL")
-    if get("POSTERLAB_FACE_API_KEY"):
-        values["face_api_key"] = get("POSTERLAB_FACE_API_KEY")
-    burst = _int(get("POSTERLAB_FACE_API_BURST"), "POSTERLAB_FACE_API_BURST")
-    if get("POSTERLAB_FACE_API_RATE"):
-        values["face_api_rate"] = parse_rate(get("POSTERLAB_FACE_API_RATE", ""), burst=burst)
-    elif burst is not None:
-        values["face_api_rate"] = Rate(10.0, 1.0, burst)
-    if get("POSTERLAB_FETCH_ALLOW"):
-        values["fetch_allow"] = split_list(get("POSTERLAB_FETCH_ALLOW", ""))
-    for name, key in (("max_pixels", "POSTERLAB_MAX_PIXELS"),
-                      ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES"),
-                      ("stuck_after_seconds", "POSTERLAB_STUCK_AFTER"),
-                      ("visibility_timeout", "POSTERLAB_VISIBILITY_TIMEOUT")):
-        number = _int(get(key), key)
+    for name, key, convert in _TEXT_SETTINGS:
+        if env.get(key):
+            values[name] = convert(env[key])
+    rate = _rate_from_env(env)
+    if rate is not None:
+        values["face_api_rate"] = rate
+    for name, key in _INT_SETTINGS:
+        number = _int(env.get(key), key)
         if number is not None:
             values[name] = number
-    if get("POSTERLAB_PREPROCESS"):
-        values["preprocess"] = _json_object(get("POSTERLAB_PREPROCESS", ""),
-                                            "POSTERLAB_PREPROCESS")
+    if env.get("POSTERLAB_PREPROCESS"):
+        values["preprocess"] = _json_object(env["POSTERLAB_PREPROCESS"], "POSTERLAB_PREPROCESS")
     settings = Settings(**values).with_(**overrides)
     if isinstance(settings.face_api_rate, str):
         settings = replace(settings, face_api_rate=parse_rate(settings.face_api_rate))
     validate(settings)
     return settings
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """The non-empty items of a comma-separated list, stripped: ``"a, b,"`` -> ``("a", "b")``."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+# Settings field, environment variable, text -> value: the settings no text can make invalid.
+_TEXT_SETTINGS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("database_url", "POSTERLAB_DATABASE_URL", str),
+    ("broker_url", "POSTERLAB_BROKER_URL", str),
+    ("blob_dir", "POSTERLAB_BLOB_DIR", Path),
+    ("face_provider", "POSTERLAB_FACE_PROVIDER", lambda text: text.strip().lower()),
+    ("face_api_url", "POSTERLAB_FACE_API_URL", str),
+    ("face_api_key", "POSTERLAB_FACE_API_KEY", str),
+    ("fetch_allow", "POSTERLAB_FETCH_ALLOW", split_list),
+)
+_INT_SETTINGS = (
+    ("max_pixels", "POSTERLAB_MAX_PIXELS"),
+    ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES"),
+    ("stuck_after_seconds", "POSTERLAB_STUCK_AFTER"),
+    ("visibility_timeout", "POSTERLAB_VISIBILITY_TIMEOUT"),
+)
+
+
+def _rate_from_env(env: Mapping[str, str]) -> Rate | None:
+    """``POSTERLAB_FACE_API_RATE`` with ``POSTERLAB_FACE_API_BURST``; a burst alone is 10/s."""
+    burst = _int(env.get("POSTERLAB_FACE_API_BURST"), "POSTERLAB_FACE_API_BURST")
+    if env.get("POSTERLAB_FACE_API_RATE"):
+        return parse_rate(env["POSTERLAB_FACE_API_RATE"], burst=burst)
+    return Rate(10.0, 1.0, burst) if burst is not None else None
 
 
 def validate(settings: Settings) -> None:
@@ -199,10 +212,6 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name} must be a JSON object of preprocessing parameters")
     return value
-
-
-def split_list(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _int(text: str | None, name: str) -> int | None:

@@ -46,7 +46,9 @@ class InputError(PosterlabError):
 class FetchError(PosterlabError):
     """The poster bytes could not be obtained (missing file, HTTP error, refused URL)."""
 
-    code = "fetch"
+    # posterlab.fetch always names a specific code; this default is for other raisers. It
+    # is not "fetch": that string is the stage's name, and stage names have one home.
+    code = "fetch-failed"
 
 
 class TransientFetchError(FetchError):

@@ -235,3 +235,15 @@ def test_sniff_format_recognises_signatures() -> None:
     assert sniff_format(encode(rgb_image((0, 0, 0)), "WEBP")) == "WEBP"
     assert sniff_format(b"\xff\xd8\xff\xe0") == "JPEG"
     assert sniff_format(b"hello") is None
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "BMP", "TIFF", "WEBP"])
+def test_sniff_format_names_each_format_as_pillow_does(fmt: str) -> None:
+    # one convention for every caller (decoding here, the face API's format check):
+    # Pillow's upper-case format names
+    assert sniff_format(encode(rgb_image((10, 20, 30)), fmt)) == fmt
+
+
+def test_sniff_format_reads_only_the_leading_bytes_of_any_buffer() -> None:
+    data = encode(rgb_image((0, 0, 0)), "PNG")
+    assert sniff_format(memoryview(data)[:12]) == sniff_format(bytearray(data)) == "PNG"

@@ -10,26 +10,21 @@ import io
 from PIL import Image, UnidentifiedImageError
 
 from posterlab.errors import FaceApiInputError, ImageError
+from posterlab.imaging.decode import sniff_format
 
 MIN_BYTES = 1024
 MAX_BYTES = 6 * 1024 * 1024
-ACCEPTED = ("jpeg", "png", "gif", "bmp")
-_MAGIC = (
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"BM", "bmp"),
-)
+ACCEPTED = ("JPEG", "PNG", "GIF", "BMP")  # as posterlab.imaging.decode.sniff_format names them
 
 
-def sniff_format(data: bytes) -> str | None:
-    """The accepted format ``data`` starts like, or ``None``.
+def accepted_format(data: bytes) -> str | None:
+    """The format ``data`` starts like if the API accepts it (``"JPEG"``, ...), else ``None``.
 
-    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n..."), sniff_format(b"RIFF....WEBP")
-    ('png', None)
+    >>> accepted_format(b"\\x89PNG\\r\\n\\x1a\\n..."), accepted_format(b"RIFF....WEBP")
+    ('PNG', None)
     """
-    return next((name for magic, name in _MAGIC if data.startswith(magic)), None)
+    announced = sniff_format(data)
+    return announced if announced in ACCEPTED else None
 
 
 def size_problem(size: int) -> str | None:
@@ -49,7 +44,7 @@ def api_ready_bytes(data: bytes) -> tuple[bytes, str]:
     refuse. Raise ``ImageError`` if ``data`` is no image, ``FaceApiInputError`` if its
     size is outside what the API accepts.
     """
-    if sniff_format(data) is None:
+    if accepted_format(data) is None:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 out = io.BytesIO()

@@ -48,8 +48,8 @@ from starlette.routing import Route
 
 from posterlab.config import Rate
 from posterlab.errors import ImageError, PosterlabError, RateLimited
-from posterlab.faces.base import FaceDetector
-from posterlab.faces.images import MAX_BYTES, size_problem, sniff_format
+from posterlab.faces.base import Detection, FaceDetector
+from posterlab.faces.images import MAX_BYTES, accepted_format, size_problem
 from posterlab.faces.local import RecycledDetector
 from posterlab.faces.ratelimit import MemoryGcraLimiter
 
@@ -126,9 +126,104 @@ async def _read_image(request: Request, max_bytes: int) -> bytes:
     problem = size_problem(len(data))
     if problem:
         raise ApiError(400, "InvalidImageSize", problem)
-    if sniff_format(data) is None:
+    if accepted_format(data) is None:
         raise ApiError(400, "InvalidImage", "Decoding error, image format unsupported.")
     return data
+
+
+class _DetectService:
+    """The state behind the routes: detector, quota, key; one detection at a time."""
+
+    def __init__(self, detector: FaceDetector, limiter: MemoryGcraLimiter | None,
+                 key: str | None, max_bytes: int) -> None:
+        self.engine, self.limiter, self.key, self.max_bytes = detector, limiter, key, max_bytes
+        # one detection at a time: the model is not known to be thread-safe and the host's
+        # cores are better spent on the workers than on a pile of waiting threads
+        self.one_at_a_time = anyio.CapacityLimiter(1)
+
+    async def detect(self, request: Request) -> Response:
+        """``POST /face/v1.0/detect``: the faces on the posted image, or an Azure error."""
+        started = time.perf_counter()
+        try:
+            self._authorise(request)
+            self._take_quota()
+            face_id, with_model = _check_params(request.query_params)
+            data = await _read_image(request, self.max_bytes)
+            found = await self._run_detector(data)
+        except ApiError as exc:
+            log.info("detect -> %d %s (%.0f ms)", exc.status, exc.code,
+                     1000 * (time.perf_counter() - started))
+            return error_response(exc.status, exc.code, exc.message, exc.headers)
+        model = request.query_params.get("recognitionModel", "recognition_01")
+        answer = _faces_answer(found, hashlib.sha256(data).hexdigest(), face_id=face_id,
+                               model=model if with_model else None)
+        log.info("detect -> 200, %d faces (%.0f ms)", len(answer),
+                 1000 * (time.perf_counter() - started))
+        return JSONResponse(answer)
+
+    def _authorise(self, request: Request) -> None:
+        if self.key is not None and not hmac.compare_digest(
+                request.headers.get("Ocp-Apim-Subscription-Key", "").encode(), self.key.encode()):
+            raise ApiError(401, "401", _ACCESS_DENIED)
+
+    def _take_quota(self) -> None:
+        if self.limiter is None:
+            return
+        try:
+            self.limiter.acquire(max_wait=0.0)
+        except RateLimited as exc:
+            seconds = max(1, math.ceil(exc.retry_after or 0.0))
+            raise ApiError(429, "429", f"Rate limit is exceeded. Try again in "
+                           f"{seconds} seconds.", {"Retry-After": str(seconds)}) from None
+
+    async def _run_detector(self, data: bytes) -> Detection:
+        try:
+            return await anyio.to_thread.run_sync(self.engine.detect, data,
+                                                  limiter=self.one_at_a_time)
+        except ImageError:
+            raise ApiError(400, "InvalidImage",
+                           "Decoding error, image format unsupported.") from None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Load the model before the first request, not during it; close it at the end."""
+        warm = getattr(self.engine, "warm", None)
+        if warm is not None:
+            await anyio.to_thread.run_sync(warm)
+        yield
+        close = getattr(self.engine, "close", None)
+        if close is not None:
+            await anyio.to_thread.run_sync(close)
+
+
+def _faces_answer(found: Detection, digest: str, *, face_id: bool,
+                  model: str | None) -> list[dict[str, Any]]:
+    """Azure's answer: the faces largest first, with a stable faceId and the model if asked."""
+    answer = []
+    for rank, box in enumerate(sorted(found.faces, key=lambda b: -b.area)):
+        face: dict[str, Any] = {}
+        if face_id:
+            face["faceId"] = str(uuid.uuid5(_FACE_ID_NAMESPACE, f"{digest}:{rank}"))
+        face["faceRectangle"] = {"top": box.top, "left": box.left,
+                                 "width": box.width, "height": box.height}
+        if model is not None:
+            face["recognitionModel"] = model
+        answer.append(face)
+    return answer
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # Starlette sends only HTTPException here
+        return await _server_error(request, exc)
+    messages = {404: "Resource not found", 405: "Method not allowed"}
+    return error_response(exc.status_code, str(exc.status_code),
+                          messages.get(exc.status_code, str(exc.detail)))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("detect failed")
+    reason = exc.reason if isinstance(exc, PosterlabError) else type(exc).__name__
+    return error_response(500, "InternalServerError", f"Detection failed: {reason}")
 
 
 def create_app(
@@ -151,82 +246,17 @@ def create_app(
         detector = RecycledDetector()
     limiter = (MemoryGcraLimiter(rate, clock=clock, jitter=jitter, key="server")
                if rate is not None else None)
-    engine = detector
-    # one detection at a time: the model is not known to be thread-safe and the host's
-    # cores are better spent on the workers than on a pile of waiting threads
-    one_at_a_time = anyio.CapacityLimiter(1)
-
-    async def detect(request: Request) -> Response:
-        started = time.perf_counter()
-        try:
-            if key is not None and not hmac.compare_digest(
-                    request.headers.get("Ocp-Apim-Subscription-Key", "").encode(), key.encode()):
-                raise ApiError(401, "401", _ACCESS_DENIED)
-            if limiter is not None:
-                try:
-                    limiter.acquire(max_wait=0.0)
-                except RateLimited as exc:
-                    seconds = max(1, math.ceil(exc.retry_after or 0.0))
-                    raise ApiError(429, "429", f"Rate limit is exceeded. Try again in "
-                                   f"{seconds} seconds.", {"Retry-After": str(seconds)}) from None
-            face_id, with_model = _check_params(request.query_params)
-            data = await _read_image(request, max_bytes)
-            try:
-                found = await anyio.to_thread.run_sync(engine.detect, data,
-                                                       limiter=one_at_a_time)
-            except ImageError:
-                raise ApiError(400, "InvalidImage",
-                               "Decoding error, image format unsupported.") from None
-        except ApiError as exc:
-            log.info("detect -> %d %s (%.0f ms)", exc.status, exc.code,
-                     1000 * (time.perf_counter() - started))
-            return error_response(exc.status, exc.code, exc.message, exc.headers)
-        digest = hashlib.sha256(data).hexdigest()
-        answer = []
-        for rank, box in enumerate(sorted(found.faces, key=lambda b: -b.area)):
-            face: dict[str, Any] = {}
-            if face_id:
-                face["faceId"] = str(uuid.uuid5(_FACE_ID_NAMESPACE, f"{digest}:{rank}"))
-            face["faceRectangle"] = {"top": box.top, "left": box.left,
-                                     "width": box.width, "height": box.height}
-            if with_model:
-                face["recognitionModel"] = request.query_params.get(
-                    "recognitionModel", "recognition_01")
-            answer.append(face)
-        log.info("detect -> 200, %d faces (%.0f ms)", len(answer),
-                 1000 * (time.perf_counter() - started))
-        return JSONResponse(answer)
+    service = _DetectService(detector, limiter, key, max_bytes)
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "detector": engine.cache_key,
+        return JSONResponse({"status": "ok", "detector": service.engine.cache_key,
                              "rate": str(rate) if rate else None, "key_required": key is not None})
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        messages = {404: "Resource not found", 405: "Method not allowed"}
-        return error_response(exc.status_code, str(exc.status_code),
-                              messages.get(exc.status_code, str(exc.detail)))
-
-    async def server_error(request: Request, exc: Exception) -> Response:
-        log.exception("detect failed")
-        reason = exc.reason if isinstance(exc, PosterlabError) else type(exc).__name__
-        return error_response(500, "InternalServerError", f"Detection failed: {reason}")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        warm = getattr(engine, "warm", None)
-        if warm is not None:  # load the model before the first request, not during it
-            await anyio.to_thread.run_sync(warm)
-        yield
-        close = getattr(engine, "close", None)
-        if close is not None:
-            await anyio.to_thread.run_sync(close)
-
     return Starlette(
-        routes=[Route(DETECT_PATH, detect, methods=["POST"]),
+        routes=[Route(DETECT_PATH, service.detect, methods=["POST"]),
                 Route("/health", health, methods=["GET"])],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
-        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        lifespan=service.lifespan,
     )
 
 

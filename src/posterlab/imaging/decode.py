@@ -113,6 +113,10 @@ def decode_image(data: bytes, *, max_pixels: int = 50_000_000, min_side: int = 1
 def sniff_format(data: bytes) -> str | None:
     """The image format the leading bytes announce, or ``None``.
 
+    posterlab's one format sniffer, in Pillow's upper-case names: decoding uses it to tell
+    a truncated image from no image, the face API (:mod:`posterlab.faces.images`) to check
+    a format against the ones Azure accepts.
+
     Parameters
     ----------
     data : bytes

@@ -1,0 +1,64 @@
+"""What a fetch may reach and how long and how much it may read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from posterlab.errors import FetchError
+
+if TYPE_CHECKING:
+    from posterlab.config import Settings
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What :func:`~posterlab.fetch.fetch_bytes` may reach and how long and how much it may read.
+
+    ``allow`` holds hostnames (exact, case-insensitive) and addresses or CIDRs
+    (``127.0.0.1``, ``10.0.0.0/8``, ``::1``) that may be reached although they are
+    loopback or private (``POSTERLAB_FETCH_ALLOW``). A CIDR matches addresses of its own
+    family only: allowing ``127.0.0.1`` does not allow ``::ffff:127.0.0.1``.
+    ``total_timeout`` bounds a whole fetch, redirects included; ``None`` means
+    ``connect_timeout + 3 * read_timeout``.
+    """
+
+    allow: tuple[str, ...] = ()
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    max_bytes: int = 20 * 1024 * 1024
+    max_redirects: int = 5
+    total_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        positive = ("connect_timeout", "read_timeout", "max_bytes", "total_timeout")
+        for name in positive:
+            value = getattr(self, name)
+            if value is not None and not value > 0:  # "not >": refuses nan as well
+                raise ValueError(f"FetchPolicy.{name} must be positive, got {value}")
+        if self.max_redirects < 0:
+            raise ValueError(f"FetchPolicy.max_redirects must be >= 0, got {self.max_redirects}")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FetchPolicy:
+        """The policy of ``settings`` (``fetch_allow``, timeouts, ``max_download_bytes``)."""
+        return cls(
+            allow=tuple(settings.fetch_allow),
+            connect_timeout=settings.fetch_connect_timeout,
+            read_timeout=settings.fetch_read_timeout,
+            max_bytes=settings.max_download_bytes,
+        )
+
+    @property
+    def deadline_seconds(self) -> float:
+        """Wall-clock budget of one fetch, redirects included."""
+        if self.total_timeout is not None:
+            return self.total_timeout
+        return self.connect_timeout + 3 * self.read_timeout
+
+
+def too_large(shown: str, max_bytes: int) -> FetchError:
+    """The ``fetch-too-large`` error for the poster ``shown`` (a path or a URL without query)."""
+    return FetchError(f"{shown} is larger than {max_bytes} bytes (max_download_bytes); "
+                      "raise POSTERLAB_MAX_DOWNLOAD_BYTES if it is a real poster",
+                      code="fetch-too-large")
