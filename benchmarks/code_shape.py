@@ -300,11 +300,27 @@ def stage_spellings(files: Mapping[str, Path]) -> dict[str, dict[str, int]]:
         # the text between an f-string's fields is a Constant too, but no literal of its own
         pieces = {id(part) for node in ast.walk(tree) if isinstance(node, ast.JoinedStr)
                   for part in node.values}
+        pieces |= _field_names(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and node.value in counts and id(node) not in pieces:
                 per_module = counts[str(node.value)]
                 per_module[module] = per_module.get(module, 0) + 1
     return counts
+
+
+def _field_names(tree: ast.AST) -> set[int]:
+    """Literals that name a field of a contract, not a stage: dict keys and subscripts (the
+    ``analysis`` key of ``status --json``) and table names (the ``faces`` table)."""
+    names: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            names |= {id(key) for key in node.keys if key is not None}
+        elif isinstance(node, ast.Subscript):
+            names.add(id(node.slice))
+        elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__tablename__" for t in node.targets):
+            names.add(id(node.value))
+    return names
 
 
 def forbidden_imports(graph: Mapping[str, Imports], package: str = "posterlab") -> list[str]:

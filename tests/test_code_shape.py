@@ -123,6 +123,16 @@ def test_stage_names_count_exact_literals_only(tmp_path: Path) -> None:
         "fetch": {"pkg": 1}, "extract": {}, "faces": {"pkg": 1}, "analysis": {}}
 
 
+def test_field_and_table_names_like_a_stage_are_not_stage_names(tmp_path: Path) -> None:
+    package = write_package(tmp_path, {
+        "pkg/__init__.py": ('d = {"analysis": 1}\nx = d["analysis"]\n'
+                            'class T:\n    __tablename__ = "faces"\n'
+                            'y = "analysis"\n'),
+    })
+    assert shape.stage_spellings(shape.module_files(package)) == {
+        "fetch": {}, "extract": {}, "faces": {}, "analysis": {"pkg": 1}}
+
+
 # ---------------------------------------------------------------- the limits
 
 

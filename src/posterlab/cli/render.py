@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from posterlab.service.store import Store
 
 STATUS_FIGURES = ("api_calls", "cache_hits", "rate_limited", "retries", "posters_per_second",
-                  "eta_seconds", "workers_seen", "analysis")
+                  "eta_seconds", "workers_seen")
 
 
 def number(value: Any) -> str:
@@ -37,6 +37,7 @@ def status_table(status: dict[str, Any]) -> Table:
     for key in STATUS_FIGURES:
         value = status[key]
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
+    table.add_row("analysis state", str(status["analysis"]))
     return table
 
 
@@ -66,7 +67,8 @@ def failures_table(found: dict[str, Any]) -> Table:
 
 def runs_table(found: list[dict[str, Any]]) -> Table:
     table = Table(title="runs", title_justify="left")
-    for col in ("run", "mode", "total", "done", "failed", "pending", "created", "analysis"):
+    for col in ("run", "mode", "total", "done", "failed", "pending", "created",
+                "analysis state"):
         table.add_column(col)
     for r in found:
         table.add_row(escape(r["run"]), r["mode"], str(r["total"]), str(r["counts"]["done"]),
