@@ -142,6 +142,8 @@ def test_claiming_one_poster_returns_it_while_it_is_at_that_stage(
         assert posters.claim(s, pid, "extract") is None
         assert posters.current_stage(s, pid) == "fetch"
         assert posters.current_stage(s, pid + 1000) is None
+        assert posters.run_id_of(s, pid) == run_id
+        assert posters.run_id_of(s, pid + 1000) is None
         assert posters.pending_poster_ids(s, run_id) == [pid]
 
 

@@ -33,6 +33,9 @@ def test_a_run_is_found_by_name_or_as_the_most_recent(
         assert runs.find_run(s, "old").id == old
         assert runs.find_run(s, None).id == recent
         assert [r.name for r in runs.list_runs(s)] == ["old", "recent"]
+        assert runs.get_run(s, old).name == "old"
+        with pytest.raises(StorageError, match=f"no run with id {recent + 1}"):
+            runs.get_run(s, recent + 1)
         with pytest.raises(StorageError, match="posterlab runs"):
             runs.find_run(s, "missing")
 

@@ -96,6 +96,11 @@ def current_stage(session: Session, poster_id: int) -> str | None:
     return session.scalar(select(Poster.status).where(Poster.id == poster_id))
 
 
+def run_id_of(session: Session, poster_id: int) -> int | None:
+    """The id of the poster's run; None when there is no such poster."""
+    return session.scalar(select(Poster.run_id).where(Poster.id == poster_id))
+
+
 def claim(session: Session, poster_id: int, stage: str, *, worker: str | None = None
           ) -> Poster | None:
     """Mark an attempt at ``stage``; None when the poster is no longer at that stage."""
@@ -138,7 +143,7 @@ def claim_many(session: Session, poster_ids: Sequence[int], stage: str | None, *
     """
     if not poster_ids:
         return []
-    table: Table = Poster.__table__  # type: ignore[assignment]
+    table = cast(Table, Poster.__table__)
     c = table.c
     at_stage = c.status == stage if stage is not None else c.status.in_(PENDING_STAGES)
     now = utcnow()
@@ -229,7 +234,7 @@ def finish_many(session: Session, run_id: int, items: Sequence[Finished]) -> int
 
 def _finish_done_stmt() -> Any:
     """The executemany UPDATE of :func:`finish_many`, one parameter set per poster."""
-    table: Table = Poster.__table__  # type: ignore[assignment]
+    table = cast(Table, Poster.__table__)
     c = table.c
     return (update(table)
             .where(c.id == bindparam("pid"), c.status == bindparam("stage"))

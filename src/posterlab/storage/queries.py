@@ -153,10 +153,10 @@ def failure_groups(session: Session, run_id: int, *, examples: int = 3
     return out
 
 
-def results_select(run: Run) -> Select:  # type: ignore[type-arg]
+def results_select(run: Run) -> Select:  # type: ignore[type-arg]  # 2.0 and 2.1 differ
     """One row per poster of ``run``: movie fields, state, face count and scalar features."""
     feats = [getattr(FeatureRow, name).label(name) for name in SCALAR_COLUMNS]
-    stmt: Select = (  # type: ignore[type-arg]
+    return (
         select(Poster.imdb_id, Poster.movie_key, Poster.row, Poster.title,
                Poster.score, Poster.genres, Poster.status, Poster.error, Poster.sha256,
                Poster.face_count, *feats, FeatureRow.vectors)
@@ -166,4 +166,3 @@ def results_select(run: Run) -> Select:  # type: ignore[type-arg]
         .where(Poster.run_id == run.id)
         .order_by(Poster.id)
     )
-    return stmt

@@ -63,6 +63,20 @@ def find_run(session: Session, name: str | None) -> Run:
     return run
 
 
+def get_run(session: Session, run_id: int) -> Run:
+    """The run with id ``run_id``.
+
+    Raises
+    ------
+    StorageError
+        When there is no such run (it was deleted).
+    """
+    run = session.get(Run, run_id)
+    if run is None:
+        raise StorageError(f"there is no run with id {run_id}; `posterlab runs` lists them")
+    return run
+
+
 def list_runs(session: Session) -> list[Run]:
     """Every run, oldest first."""
     return list(session.scalars(select(Run).order_by(Run.id)))
