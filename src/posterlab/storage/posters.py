@@ -91,6 +91,13 @@ def pending_poster_ids(session: Session, run_id: int, *, limit: int | None = Non
     return list(session.scalars(stmt))
 
 
+def pending_posters(session: Session, run_id: int) -> list[tuple[int, str]]:
+    """(id, stage) of the run's posters that are not done or failed, in id order."""
+    rows = session.execute(select(Poster.id, Poster.status).where(
+        Poster.run_id == run_id, Poster.status.in_(PENDING_STAGES)).order_by(Poster.id))
+    return [(r.id, r.status) for r in rows]
+
+
 def current_stage(session: Session, poster_id: int) -> str | None:
     """The poster's status (its next stage, or ``done``/``failed``); None if unknown."""
     return session.scalar(select(Poster.status).where(Poster.id == poster_id))

@@ -9,6 +9,8 @@ rewritten working until they import those; then it goes. Add nothing here.
 from __future__ import annotations
 
 from posterlab.storage.caches import cached_faces as cached_faces
+from posterlab.storage.caches import cached_faces_many as cached_faces_many
+from posterlab.storage.caches import features_present as features_present
 from posterlab.storage.caches import has_features as has_features
 from posterlab.storage.caches import save_faces as save_faces
 from posterlab.storage.caches import save_faces_many as save_faces_many
@@ -28,14 +30,17 @@ from posterlab.storage.posters import finish as finish
 from posterlab.storage.posters import finish_many as finish_many
 from posterlab.storage.posters import movie_key as movie_key
 from posterlab.storage.posters import pending_poster_ids as pending_poster_ids
+from posterlab.storage.posters import pending_posters as pending_posters
 from posterlab.storage.posters import poster_values as poster_values
 from posterlab.storage.posters import release as release
 from posterlab.storage.posters import requeue_failed as requeue_failed
 from posterlab.storage.posters import stuck_posters as stuck_posters
 from posterlab.storage.queries import face_figures as face_figures
 from posterlab.storage.queries import failure_groups as failure_groups
+from posterlab.storage.queries import recent_finished as recent_finished
 from posterlab.storage.queries import results_select as results_select
 from posterlab.storage.queries import status_counts as status_counts
+from posterlab.storage.queries import workers_seen as workers_seen
 from posterlab.storage.runs import claim_analysis as claim_analysis
 from posterlab.storage.runs import find_run as find_run
 from posterlab.storage.runs import get_or_create_run as get_or_create_run
