@@ -234,7 +234,7 @@ def finish_many(session: Session, run_id: int, items: Sequence[Finished]) -> int
     now = utcnow()
     moved = cast(CursorResult[Any], session.execute(_finish_done_stmt(), [
         {"pid": i.poster_id, "stage": i.stage, "now": now, "sha": i.sha256, "size": i.size,
-         "faces": i.face_count, "calls": i.api_calls, "limited": i.rate_limited,
+         "nfaces": i.face_count, "calls": i.api_calls, "limited": i.rate_limited,
          "again": i.retries} for i in items])).rowcount
     return _count_down(session, run_id, moved)
 
@@ -248,7 +248,7 @@ def _finish_done_stmt() -> Any:
             .values(status="done", error=None, error_code=None, claimed_at=None,
                     updated_at=bindparam("now", type_=c.updated_at.type),
                     sha256=bindparam("sha"), size=func.coalesce(bindparam("size"), c.size),
-                    face_count=bindparam("faces"),
+                    face_count=bindparam("nfaces"),
                     api_calls=c.api_calls + bindparam("calls"),
                     rate_limited=c.rate_limited + bindparam("limited"),
                     retries=c.retries + bindparam("again")))
