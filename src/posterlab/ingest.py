@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from posterlab.errors import InputError
 from posterlab.manifest import PosterRef, read_manifest
 from posterlab.pipeline.context import StageContext
-from posterlab.storage import repository as repo
+from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
-from posterlab.storage.models import Run
 
 BATCH = 2000  # rows per transaction and per publish round: ~50 ms of inserts
 
@@ -63,14 +62,14 @@ def ingest(
         raise InputError(f"manifest {manifest} has no data rows (empty file or header only)")
     settings = {**ctx.settings.redacted(), "preprocess": dict(ctx.settings.preprocess)}
     with transaction(factory) as session:
-        run, created = repo.get_or_create_run(
+        run, created = runs.get_or_create_run(
             session, name=run_name, manifest=str(manifest.resolve()), mode=mode,
             feature_version=ctx.feature_version, face_key=ctx.face_key, settings=settings)
         run_id = run.id
     result = Ingested(run_id, run_name, created)
     for batch in chain([first], batched(refs, BATCH)):
         with transaction(factory) as session:
-            added = repo.add_posters(session, run_id, batch)
+            added = posters.add_posters(session, run_id, batch)
         result.rows += len(batch)
         result.queued += len(added.queued)
         result.failed += added.failed
@@ -79,7 +78,3 @@ def ingest(
             on_batch(added.queued, len(batch))
     return result
 
-
-def run_pending(factory: sessionmaker[Session], run_id: int) -> int:
-    with transaction(factory) as session:
-        return session.get_one(Run, run_id).pending

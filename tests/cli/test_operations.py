@@ -14,7 +14,7 @@ import pytest
 
 import posterlab
 from posterlab.manifest import PosterRef
-from posterlab.storage import repository as repo
+from posterlab.storage import posters, runs
 from posterlab.storage.engine import make_engine, session_factory, transaction
 from posterlab.storage.schema import ensure_schema
 
@@ -104,7 +104,7 @@ def _fill(db_url: str, n: int) -> None:
     ensure_schema(engine)
     factory = session_factory(engine)
     with transaction(factory) as session:
-        run, _ = repo.get_or_create_run(session, name="big", manifest="m", mode="embedded",
+        run, _ = runs.get_or_create_run(session, name="big", manifest="m", mode="embedded",
                                         feature_version="v", face_key="k", settings={})
         run_id = run.id
     for start in range(0, n, 10_000):
@@ -112,7 +112,7 @@ def _fill(db_url: str, n: int) -> None:
                           genres=("Drama",), source=f"/x/{i}.jpg")
                 for i in range(start, min(n, start + 10_000))]
         with transaction(factory) as session:
-            repo.add_posters(session, run_id, refs)
+            posters.add_posters(session, run_id, refs)
     engine.dispose()
 
 

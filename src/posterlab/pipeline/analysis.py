@@ -8,9 +8,8 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.stages import AnalysisState, End
-from posterlab.storage import repository as repo
+from posterlab.storage import runs
 from posterlab.storage.engine import transaction
-from posterlab.storage.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +25,17 @@ def analyze_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
         from posterlab.storage.export import results_frame
 
         with transaction(factory) as session:
-            run = session.get_one(Run, run_id)
+            run = runs.get_run(session, run_id)
             frame = results_frame(session, run, vectors=True)
-            repo.save_analysis(session, run_id, state=AnalysisState.RUNNING, result=run.analysis)
+            runs.save_analysis(session, run_id, state=AnalysisState.RUNNING, result=run.analysis)
         done = frame[frame["status"] == End.DONE].reset_index(drop=True)
         result = analyze(done, seed=0).to_dict()
     except Exception as exc:
         log.exception("analysis of run %s failed", run_id)
         with transaction(factory) as session:
-            repo.save_analysis(session, run_id, state=AnalysisState.FAILED,
+            runs.save_analysis(session, run_id, state=AnalysisState.FAILED,
                                result={"error": f"{type(exc).__name__}: {exc}"})
         raise
     with transaction(factory) as session:
-        repo.save_analysis(session, run_id, state=AnalysisState.DONE, result=result)
+        runs.save_analysis(session, run_id, state=AnalysisState.DONE, result=result)
     return result

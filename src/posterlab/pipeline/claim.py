@@ -19,7 +19,7 @@ from posterlab.pipeline.context import StageContext
 from posterlab.pipeline.record import end
 from posterlab.pipeline.results import Job, Transition
 from posterlab.stages import End, Stage
-from posterlab.storage import repository as repo
+from posterlab.storage import caches, posters
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Planned:
 def claim_and_plan(session: Session, ctx: StageContext, stage: Stage,
                    poster_ids: Sequence[int], *, attempt: int = 1) -> Planned:
     """Claim the posters still at ``stage`` (others moved on: skipped) and plan them."""
-    rows = repo.claim_many(session, poster_ids, stage, worker=ctx.worker)
+    rows = posters.claim_many(session, poster_ids, stage, worker=ctx.worker)
     planned = Planned()
     cached = _cached(session, ctx, stage, rows)
     for row in rows:
@@ -72,22 +72,22 @@ def _cached(session: Session, ctx: StageContext, stage: Stage, rows: Sequence[An
     if not shas:
         return {}
     if stage is Stage.FACES:
-        found = repo.cached_faces_many(session, shas, ctx.face_key)
+        found = caches.cached_faces_many(session, shas, ctx.face_key)
         return {_key(stage, sha, ""): row for sha, row in found.items()}
     if stage is not Stage.EXTRACT:
         return {}
     versions = {ctx.run(session, row.run_id).feature_version for row in rows}
     return {_key(stage, sha, version): True for version in versions  # nearly always one
-            for sha in repo.features_present(session, shas, version)}
+            for sha in caches.features_present(session, shas, version)}
 
 
 def _from_cache(session: Session, ctx: StageContext, stage: Stage, row: Any, answer: Any
                 ) -> Transition | None:
     if stage is Stage.EXTRACT:
-        if not repo.advance(session, row.id, stage, Stage.FACES):
+        if not posters.advance(session, row.id, stage, Stage.FACES):
             return None
         return Transition(row.id, row.run_id, Stage.FACES)
-    repo.add_counters(session, row.id, cache_hits=1)
+    posters.add_counters(session, row.id, cache_hits=1)
     return end(session, row.id, row.run_id, stage, End.DONE, face_count=answer.face_count)
 
 

@@ -27,7 +27,8 @@ from posterlab.pipeline.results import (
     usage_of,
 )
 from posterlab.stages import End, Stage
-from posterlab.storage import repository as repo
+from posterlab.storage import caches, posters, runs
+from posterlab.storage.models import utcnow
 
 # Waiting for quota is not a fault: a run on a 20/minute plan waits a lot, by design.
 MAX_RATE_LIMITED_ATTEMPTS = 200
@@ -48,10 +49,10 @@ def backoff(attempt: int, retry_after: float | None = None, *, rng: random.Rando
 def end(session: Session, poster_id: int, run_id: int, stage: Stage, state: End,
         **fields: Any) -> Transition | None:
     """End a poster at ``stage`` as ``state``; due the run's analysis if it was the last."""
-    remaining = repo.finish(session, poster_id, stage, status=state, **fields)
+    remaining = posters.finish(session, poster_id, stage, status=state, **fields)
     if remaining is None:  # somebody else already ended it
         return None
-    due = remaining == 0 and repo.claim_analysis(session, run_id)
+    due = remaining == 0 and runs.claim_analysis(session, run_id)
     return Transition(poster_id, run_id, terminal=state, analysis_due=due)
 
 
@@ -61,18 +62,18 @@ def record(session: Session, result: Result, ctx: StageContext, run_id: int
     pid = result.poster_id
     usage = counters(usage_of(result))
     if any(usage.values()):
-        repo.add_counters(session, pid, **usage)
+        posters.add_counters(session, pid, **usage)
     match result:
         case Failed():
             return _record_failure(session, result, run_id)
         case Fetched(sha256=sha, size=size):
             return _advance(session, result, run_id, sha256=sha, size=size)
         case Extracted():
-            repo.save_features(session, sha256=result.sha256, version=result.feature_version,
+            caches.save_features(session, sha256=result.sha256, version=result.feature_version,
                                scalars=result.scalars, vectors=result.vectors)
             return _advance(session, result, run_id)
         case Counted():
-            repo.save_faces(session, sha256=result.sha256, face_key=ctx.face_key,
+            caches.save_faces(session, sha256=result.sha256, face_key=ctx.face_key,
                             count=result.face_count, boxes=result.boxes)
             return end(session, pid, run_id, Stage.FACES, End.DONE,
                        face_count=result.face_count)
@@ -82,7 +83,7 @@ def _advance(session: Session, result: Fetched | Extracted, run_id: int, **field
              ) -> Transition | None:
     nxt = result.stage.next
     assert nxt is not None, "only the last stage ends a poster"
-    if not repo.advance(session, result.poster_id, result.stage, nxt, **fields):
+    if not posters.advance(session, result.poster_id, result.stage, nxt, **fields):
         return None
     return Transition(result.poster_id, run_id, nxt)
 
@@ -91,7 +92,7 @@ def _record_failure(session: Session, failed: Failed, run_id: int) -> Transition
     budget = (MAX_RATE_LIMITED_ATTEMPTS if failed.code == "rate-limited"
               else failed.stage.max_attempts)
     if failed.retryable and failed.attempt < budget:
-        repo.add_counters(session, failed.poster_id, retries=1)
+        posters.add_counters(session, failed.poster_id, retries=1)
         return Transition(failed.poster_id, run_id, failed.stage, failed.attempt + 1,
                           delay=backoff(failed.attempt, failed.retry_after))
     error = failed.error
@@ -139,27 +140,27 @@ def _complete(chain: Chain) -> bool:
 
 def _finish_complete(session: Session, chains: list[Chain], ctx: StageContext, run_id: int
                      ) -> list[Transition]:
-    now = repo.utcnow()
-    repo.save_features_many(session, [
+    now = utcnow()
+    caches.save_features_many(session, [
         {"sha256": r.sha256, "feature_version": r.feature_version, "vectors": r.vectors,
          "created_at": now, **r.scalars}
         for chain in chains for r in chain if isinstance(r, Extracted)])
     faces = [c[-1] for c in chains if isinstance(c[-1], Counted)]
-    repo.save_faces_many(session, [
+    caches.save_faces_many(session, [
         {"sha256": r.sha256, "face_key": ctx.face_key, "face_count": r.face_count,
          "boxes": r.boxes, "created_at": now} for r in faces])
-    remaining = repo.finish_many(session, run_id, [_finished(c) for c in chains])
+    remaining = posters.finish_many(session, run_id, [_finished(c) for c in chains])
     if remaining is None:  # rows moved cannot be counted here: one by one
         return [t for c in chains if (t := record_chain(session, c, ctx, run_id))]
     out = [Transition(c[0].poster_id, run_id, terminal=End.DONE) for c in chains]
-    if remaining == 0 and repo.claim_analysis(session, run_id):  # the run's last poster
+    if remaining == 0 and runs.claim_analysis(session, run_id):  # the run's last poster
         out[-1] = out[-1].with_analysis()
     return out
 
 
-def _finished(chain: Chain) -> repo.Finished:
+def _finished(chain: Chain) -> posters.Finished:
     last = chain[-1]
     assert isinstance(last, Counted)
     size = next((r.size for r in chain if isinstance(r, Fetched)), None)
-    return repo.Finished(chain[0].poster_id, chain[0].stage, last.sha256, size,
+    return posters.Finished(chain[0].poster_id, chain[0].stage, last.sha256, size,
                          last.face_count, **counters(last.usage))  # only faces pay

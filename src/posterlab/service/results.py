@@ -10,7 +10,7 @@ from posterlab.errors import InputError
 from posterlab.service.runs import analyze_now
 from posterlab.service.store import Store
 from posterlab.stages import AnalysisState, End
-from posterlab.storage import repository as repo
+from posterlab.storage import queries, runs
 from posterlab.storage.export import iter_results, results_frame, write_export
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def results(store: Store, run_name: str | None = None, *, vectors: bool = True
             ) -> pd.DataFrame:
     """One row per movie of the run, the columns of ``posterlab export``."""
     with store.factory() as session:
-        return results_frame(session, repo.find_run(session, run_name), vectors=vectors)
+        return results_frame(session, runs.find_run(session, run_name), vectors=vectors)
 
 
 def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None, *,
@@ -33,7 +33,7 @@ def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None,
             raise InputError(f"cannot write {out}: the folder {folder} does not exist; "
                              "create it first or choose another --out")
     with store.factory() as session:
-        run = repo.find_run(session, run_name)
+        run = runs.find_run(session, run_name)
         rows = iter_results(session, run, vectors=vectors or fmt in ("parquet", "json"),
                             columns=list(columns) if columns else None)
         return write_export(rows, fmt, out)
@@ -54,12 +54,12 @@ def report(store: Store, run_name: str | None, out_dir: Path) -> Path:
     from posterlab.analysis import write_report
 
     with store.factory() as session:
-        run = repo.find_run(session, run_name)
+        run = runs.find_run(session, run_name)
         frame = results_frame(session, run, vectors=True)
         summary = {"run": run.name, "total": run.total,
-                   "counts": repo.status_counts(session, run.id),
+                   "counts": queries.status_counts(session, run.id),
                    "failures": [{"code": g["code"], "count": g["count"]}
-                                for g in repo.failure_groups(session, run.id, examples=0)]}
+                                for g in queries.failure_groups(session, run.id, examples=0)]}
     done = frame[frame["status"] == End.DONE].reset_index(drop=True)
     result = analyze_frame(done, seed=0)
     out_dir.mkdir(parents=True, exist_ok=True)

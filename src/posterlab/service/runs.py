@@ -13,7 +13,7 @@ from posterlab.ingest import Ingested, ingest
 from posterlab.pipeline import StageContext, analyze_run
 from posterlab.service.store import Store
 from posterlab.stages import AnalysisState, Stage
-from posterlab.storage import repository as repo
+from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
 
 Progress = Callable[[str], None] | None  # called with "done" or "failed" per poster
@@ -100,7 +100,7 @@ def process(store: Store, run_id: int, name: str, *, workers: int | None = None,
 def analyze_now(store: Store, run_id: int) -> dict[str, Any]:
     """Claim the run's analysis whatever its state, and run it in this process."""
     with transaction(store.factory) as session:
-        repo.claim_analysis(session, run_id, force=True)
+        runs.claim_analysis(session, run_id, force=True)
     return analyze_run(store.factory, run_id)
 
 
@@ -166,8 +166,8 @@ def retry(store: Store, run_name: str | None = None, *, reason: str | None = Non
     """Send failed posters (all, or those whose error contains ``reason``) back through
     the pipeline: processed here for an embedded run, re-queued for a distributed one."""
     with transaction(store.factory) as session:
-        run = repo.find_run(session, run_name)
-        ids = repo.requeue_failed(session, run.id, reason=reason)
+        run = runs.find_run(session, run_name)
+        ids = posters.requeue_failed(session, run.id, reason=reason)
         mode, run_id, name = run.mode, run.id, run.name
     if not ids:
         return Retried(name, mode, 0, None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings, redact_url
 from posterlab.errors import PosterlabError
-from posterlab.storage import repository as repo
+from posterlab.storage import runs
 from posterlab.storage.engine import make_engine, session_factory
 from posterlab.storage.models import Run
 from posterlab.storage.schema import current_revision, ensure_schema, upgrade
@@ -37,7 +37,7 @@ class Store:
     def find_run(self, name: str | None) -> Run:
         """The run called ``name`` (the most recent one when None), detached."""
         with self.factory() as session:
-            return repo.find_run(session, name)
+            return runs.find_run(session, name)
 
 
 def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from posterlab.errors import InputError
 from posterlab.storage.models import SCALAR_COLUMNS, Run
-from posterlab.storage.repository import results_select
+from posterlab.storage.queries import results_select
 from posterlab.storage.vectors import unpack_vectors
 
 LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count")

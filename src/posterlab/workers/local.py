@@ -26,7 +26,7 @@ from posterlab.pipeline import Chain, Job, StageContext, Transition, compute_cha
 from posterlab.pipeline.claim import claim_and_plan
 from posterlab.pipeline.record import record_batch
 from posterlab.stages import End, Stage
-from posterlab.storage import repository as repo
+from posterlab.storage import posters
 from posterlab.storage.engine import transaction
 from posterlab.workers.process import POSTERS_PER_CHILD, PRELOAD, single_threaded_blas
 
@@ -125,7 +125,7 @@ class _Runner:
 
     def run(self) -> None:
         with transaction(self.factory) as session:
-            pending = repo.pending_posters(session, self.run_id)
+            pending = posters.pending_posters(session, self.run_id)
         self.queue = [(pid, Stage(status), 1) for pid, status in reversed(pending)]
         limit = self.workers * IN_FLIGHT_PER_WORKER
         while self.queue or self.in_flight or self.delayed:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import redis
 from celery import Celery
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
 from posterlab.stages import QUEUES, AnalysisState, Stage
-from posterlab.storage import repository as repo
+from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
 from posterlab.workers.celery_app import publish, publish_analysis
@@ -68,25 +68,24 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     age = settings.stuck_after_seconds if stuck_after is None else stuck_after
     lost = age if unclaimed_after is None else unclaimed_after
     with factory() as session:
-        run = session.get_one(Run, run_id)
-        if run.mode != "distributed":
-            return Swept()
-        pending, state, claimed_at = run.pending, run.analysis_state, run.analysis_at
+        run = runs.get_run(session, run_id)
+    if run.mode != "distributed":
+        return Swept()
     try:
         idle = broker_idle(settings, younger_than=age)
     except redis.RedisError:
         return Swept()  # no broker: nothing to publish into; status still answers
-    if pending == 0:
+    if run.pending == 0:
         # a running analysis may take long on a big run: only one silent for as long as
         # Redis itself would wait before redelivering counts as lost
-        wait = age if state != AnalysisState.RUNNING else max(age, settings.visibility_timeout)
-        return Swept(analysis=_sweep_analysis(app, factory, run_id, state, claimed_at, wait,
-                                              idle))
+        running = run.analysis_state == AnalysisState.RUNNING
+        wait = max(age, settings.visibility_timeout) if running else age
+        return Swept(analysis=_sweep_analysis(app, factory, run, wait, idle))
     with transaction(factory) as session:
-        stuck = repo.stuck_posters(session, run_id, timedelta(seconds=age),
+        stuck = posters.stuck_posters(session, run_id, timedelta(seconds=age),
                                    include_unclaimed=idle,
                                    unclaimed_for=timedelta(seconds=lost))
-        repo.release(session, (pid for pid, _ in stuck))
+        posters.release(session, (pid for pid, _ in stuck))
     by_stage: dict[Stage, list[int]] = defaultdict(list)
     for pid, stage in stuck:
         by_stage[Stage(stage)].append(pid)
@@ -96,29 +95,24 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     return Swept(posters=len(stuck))
 
 
-def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run_id: int, state: str,
-                    claimed_at: object, age: float, idle: bool) -> bool:
-    if state == AnalysisState.NONE:
+def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run: Run, age: float,
+                    idle: bool) -> bool:
+    """Claim and publish the run's analysis when it is due and nobody has it."""
+    if run.analysis_state == AnalysisState.NONE:
         with transaction(factory) as session:
-            due = repo.claim_analysis(session, run_id)
-    elif state in (AnalysisState.QUEUED, AnalysisState.RUNNING) and idle:
-        with factory() as session:
-            run = session.get_one(Run, run_id)
-            since = run.analysis_at or run.finished_at
+            due = runs.claim_analysis(session, run.id)
+    elif run.analysis_state in (AnalysisState.QUEUED, AnalysisState.RUNNING) and idle:
+        since = run.analysis_at or run.finished_at
         due = since is None or _older_than(since, age)
         if due:
             with transaction(factory) as session:
-                due = repo.claim_analysis(session, run_id, force=True)
+                due = runs.claim_analysis(session, run.id, force=True)
     else:
         due = False
     if due:
-        publish_analysis(app, run_id)
+        publish_analysis(app, run.id)
     return due
 
 
-def _older_than(when: object, seconds: float) -> bool:
-    from datetime import UTC, datetime
-
-    assert isinstance(when, datetime)
-    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return (utcnow() - aware).total_seconds() > seconds
+def _older_than(when: datetime, seconds: float) -> bool:
+    return (utcnow() - when).total_seconds() > seconds

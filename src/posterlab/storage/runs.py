@@ -1,0 +1,105 @@
+"""The runs aggregate: creating and finding runs, and the once-only analysis trigger.
+
+Functions receive the session and never commit by themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from posterlab.errors import StorageError
+from posterlab.storage._sql import dialect_insert, plain_update
+from posterlab.storage.models import Run, utcnow
+
+
+def get_or_create_run(
+    session: Session,
+    *,
+    name: str,
+    manifest: str,
+    mode: str,
+    feature_version: str,
+    face_key: str,
+    settings: Mapping[str, Any],
+) -> tuple[Run, bool]:
+    """The run called ``name``, created if new.
+
+    Returns
+    -------
+    tuple of (Run, bool)
+        The run, and whether this call created it (an existing run is left as it is).
+    """
+    stmt = dialect_insert(session, Run).values(
+        name=name, manifest=manifest, mode=mode, feature_version=feature_version,
+        face_key=face_key, settings=dict(settings), total=0, pending=0,
+        created_at=utcnow(), analysis_state="none",
+    ).on_conflict_do_nothing(index_elements=["name"]).returning(Run.id)
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT .. ON CONFLICT DO NOTHING
+    created = session.execute(stmt).first() is not None
+    run = session.scalars(select(Run).where(Run.name == name)).one()
+    return run, created
+
+
+def find_run(session: Session, name: str | None) -> Run:
+    """The run called ``name``, or the most recent one when ``name`` is None.
+
+    Raises
+    ------
+    StorageError
+        When there is no such run, with the command that lists or starts runs.
+    """
+    stmt = select(Run)
+    stmt = stmt.where(Run.name == name) if name else stmt.order_by(Run.id.desc()).limit(1)
+    run = session.scalars(stmt).first()
+    if run is None:
+        if name:
+            raise StorageError(f"there is no run called {name!r}; `posterlab runs` lists them")
+        raise StorageError("there is no run yet; start one with `posterlab run MANIFEST` "
+                           "or `posterlab enqueue MANIFEST`")
+    return run
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    """The run with id ``run_id``.
+
+    Raises
+    ------
+    StorageError
+        When there is no such run (it was deleted).
+    """
+    run = session.get(Run, run_id)
+    if run is None:
+        raise StorageError(f"there is no run with id {run_id}; `posterlab runs` lists them")
+    return run
+
+
+def list_runs(session: Session) -> list[Run]:
+    """Every run, oldest first."""
+    return list(session.scalars(select(Run).order_by(Run.id)))
+
+
+def claim_analysis(session: Session, run_id: int, *, force: bool = False) -> bool:
+    """Take the run's analysis: exactly once when the last poster ends, unless ``force``.
+
+    Returns
+    -------
+    bool
+        True for the one caller that should now run (or queue) the analysis.
+    """
+    stmt = plain_update(Run).where(Run.id == run_id)
+    if not force:
+        stmt = stmt.where(Run.pending == 0, Run.analysis_state == "none")
+    stmt = stmt.values(analysis_state="queued", analysis_at=utcnow()).returning(Run.id)
+    return session.execute(stmt).first() is not None
+
+
+def save_analysis(session: Session, run_id: int, *, state: str,
+                  result: Mapping[str, Any] | None) -> None:
+    """Record the analysis' state (``running``, ``done``, ``failed``...) and its result."""
+    session.execute(plain_update(Run).where(Run.id == run_id).values(
+        analysis_state=state, analysis=dict(result) if result is not None else None,
+        analysis_at=utcnow()))
