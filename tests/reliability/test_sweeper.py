@@ -3,6 +3,8 @@ POSTERLAB_STUCK_AFTER, and leaves alone work that is merely waiting its turn."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from pathlib import Path
 
@@ -23,6 +25,16 @@ def _sql(db_url: str, sql: str, **params) -> None:
             conn.execute(sa.text(sql), params)
     finally:
         engine.dispose()
+
+
+def queued_ids(client, queue: str) -> list[list[int]]:
+    """The poster ids of each message waiting in ``queue`` (kombu's Redis layout: a list
+    of JSON envelopes whose base64 body is Celery's [args, kwargs, embed])."""
+    out = []
+    for raw in client.lrange(queue, 0, -1):
+        body = json.loads(base64.b64decode(json.loads(raw)["body"]))
+        out.append(sorted(body[0][0]))
+    return out
 
 
 def _age_everything(db_url: str, claimed_ids: list[int]) -> None:
@@ -48,7 +60,8 @@ def test_stuck_posters_are_requeued_and_waiting_ones_are_not(
     first = status_sweep(env, "--run", "stuck")
     assert first["swept"] == 3, first
     client = redis_server.client()
-    assert client.llen("fetch") == 1 + 3
+    # the enqueued message with all 20, and one more with exactly the 3 abandoned ones
+    assert sorted(queued_ids(client, "fetch"), key=len) == [[1, 2, 3], list(range(1, 21))]
     # nothing is stuck any more (the claims were released just now): a second look sweeps 0
     assert status_sweep(env, "--run", "stuck")["swept"] == 0
 
