@@ -24,7 +24,7 @@ from posterlab.config import Settings, load_settings
 from posterlab.ingest import Ingested, ingest
 from posterlab.pipeline import StageContext, Transition, run_batch
 from posterlab.service.store import Store, open_store
-from posterlab.stages import Stage
+from posterlab.stages import Stage, stage_of
 from posterlab.storage.models import FaceRow, FeatureRow, Poster, Run
 
 # imdb id -> what its poster file is; the ids are the movie keys of the run's rows
@@ -91,6 +91,11 @@ class Env:
         """Take these posters from fetch to waiting at faces, for real."""
         self.step(Stage.FETCH, *keys)
         self.step(Stage.EXTRACT, *keys)
+
+    def finish(self, key: str) -> None:
+        """Take this poster through whatever stages it has left, as tasks would."""
+        while (stage := stage_of(self.statuses()[key])) is not None:
+            self.step(stage, key, through=Stage.FACES)
 
     def ids(self, *keys: str) -> list[int]:
         """Poster ids of the run's rows for these imdb ids, in the order given."""
