@@ -78,12 +78,13 @@ def test_record_of_each_result_type_moves_the_poster_exactly_one_stage(env) -> N
     assert env.run_row().pending == len(env.ALL) - 1
 
 
-@pytest.mark.parametrize(("key", "stage", "code"), [
-    ("105", Stage.FETCH, "fetch-not-found"),  # the missing file
-    ("106", Stage.EXTRACT, "image-not-an-image"),  # the text file
+@pytest.mark.parametrize(("row", "stage", "code"), [
+    ("MISSING", Stage.FETCH, "fetch-not-found"),
+    ("TEXT", Stage.EXTRACT, "image-not-an-image"),
 ])
 def test_a_non_retryable_failure_ends_the_poster_failed_at_once(
-        env, key: str, stage: Stage, code: str) -> None:
+        env, row: str, stage: Stage, code: str) -> None:
+    key = getattr(env, row)
     at_stage(env, key, stage)
     failed = computed(env, key, stage)
     assert isinstance(failed, Failed) and not failed.retryable
