@@ -140,6 +140,11 @@ def _complete(chain: Chain) -> bool:
 
 def _finish_complete(session: Session, chains: list[Chain], ctx: StageContext, run_id: int
                      ) -> list[Transition]:
+    # a poster another writer already moved on is not reported (as record returns None)
+    moving = posters.still_at(session, {c[0].poster_id: c[0].stage for c in chains})
+    chains = [c for c in chains if c[0].poster_id in moving]
+    if not chains:
+        return []
     now = utcnow()
     caches.save_features_many(session, [
         {"sha256": r.sha256, "feature_version": r.feature_version, "vectors": r.vectors,

@@ -8,7 +8,7 @@ never commit by themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
@@ -217,6 +217,20 @@ class Finished:
     api_calls: int = 0
     rate_limited: int = 0
     retries: int = 0
+
+
+def still_at(session: Session, stages: Mapping[int, str]) -> set[int]:
+    """Which posters are still at their stage (``stages``: poster id -> stage).
+
+    The rows stay locked until the transaction ends (PostgreSQL ``FOR UPDATE``, in id
+    order; SQLite's write transaction holds the whole file), so a following conditional
+    update moves exactly these.
+    """
+    if not stages:
+        return set()
+    rows = session.execute(select(Poster.id, Poster.status).where(Poster.id.in_(list(stages)))
+                           .order_by(Poster.id).with_for_update())
+    return {r.id for r in rows if r.status == stages[r.id]}
 
 
 def finish_many(session: Session, run_id: int, items: Sequence[Finished]) -> int | None:
