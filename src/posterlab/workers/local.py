@@ -16,7 +16,13 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -31,6 +37,9 @@ from posterlab.storage.engine import transaction
 from posterlab.workers.process import POSTERS_PER_CHILD, PRELOAD, single_threaded_blas
 
 IN_FLIGHT_PER_WORKER = 6  # enough queued work to keep each child busy while we write
+FETCH_AHEAD = 32  # downloads at once, on threads of this process (they wait, not compute)
+BACKLOG_PER_SLOT = 4  # posters downloaded ahead, per pool slot, waiting for the pool
+_IO, _CPU = "io", "cpu"
 GATHER_SECONDS = 0.02  # wait this long for more finished posters to record together
 
 _child_ctx: StageContext | None = None  # one per pool child, built by its initializer
@@ -78,14 +87,19 @@ def run_embedded(factory: sessionmaker[Session], settings: Settings, run_id: int
     workers = max(1, workers or os.cpu_count() or 1)
     ctx = StageContext(settings, worker="local")
     pool = _pool(settings, workers) if workers > 1 else None
-    submit: Submit = (_inline_submit(ctx) if pool is None
-                      else lambda job: pool.submit(_compute_in_child, job))
-    runner = _Runner(factory, ctx, run_id, submit, workers, on_progress)
+    downloads = ThreadPoolExecutor(FETCH_AHEAD, thread_name_prefix="posterlab-fetch")
+    cpu: Submit = (_inline_submit(ctx) if pool is None
+                   else lambda job: pool.submit(_compute_in_child, job))
+    io: Submit = lambda job: downloads.submit(compute_chain, job, ctx,  # noqa: E731
+                                               through=Stage.FETCH)
+    runner = _Runner(factory, ctx, run_id, {_IO: io, _CPU: cpu},
+                     {_IO: FETCH_AHEAD, _CPU: workers * IN_FLIGHT_PER_WORKER}, on_progress)
     try:
         runner.run()
     except KeyboardInterrupt:
         runner.summary.interrupted = True
     finally:
+        downloads.shutdown(wait=not runner.summary.interrupted, cancel_futures=True)
         if pool is not None:
             pool.shutdown(wait=not runner.summary.interrupted, cancel_futures=True)
     return runner.summary
@@ -108,64 +122,92 @@ def _inline_submit(ctx: StageContext) -> Submit:
     return submit
 
 
+def _lane(stage: Stage) -> str:
+    """Downloads run on threads of this process; the rest on the process pool."""
+    return _IO if stage is Stage.FETCH else _CPU
+
+
 @dataclass
 class _Runner:
-    """One embedded run's loop: claim a batch, hand it to the pool, record what finishes."""
+    """One embedded run's loop: claim a batch, hand it to its lane, record what finishes.
+
+    Two lanes: downloads on threads (they wait on the network, never on a CPU) and
+    features and faces on the process pool. Downloads run ahead of the pool, but only
+    while the posters waiting for the pool stay under :data:`BACKLOG_PER_SLOT` per slot:
+    memory stays bounded however far the downloads could run ahead.
+    """
 
     factory: sessionmaker[Session]
     ctx: StageContext
     run_id: int
-    submit: Submit
-    workers: int
+    submit: dict[str, Submit]
+    limit: dict[str, int]
     on_progress: Progress
     summary: Summary = field(default_factory=Summary)
-    queue: list[Work] = field(default_factory=list)  # LIFO: started posters finish first
+    queues: dict[str, list[Work]] = field(  # LIFO: started posters finish first
+        default_factory=lambda: {_IO: [], _CPU: []})
     delayed: list[tuple[float, Work]] = field(default_factory=list)  # a heap by due time
-    in_flight: set[Future[Chain]] = field(default_factory=set)
+    in_flight: dict[Future[Chain], str] = field(default_factory=dict)  # future -> lane
 
     def run(self) -> None:
         with transaction(self.factory) as session:
             pending = posters.pending_posters(session, self.run_id)
-        self.queue = [(pid, Stage(status), 1) for pid, status in reversed(pending)]
-        limit = self.workers * IN_FLIGHT_PER_WORKER
-        while self.queue or self.in_flight or self.delayed:
+        for pid, status in reversed(pending):
+            self.queues[_lane(Stage(status))].append((pid, Stage(status), 1))
+        while any(self.queues.values()) or self.in_flight or self.delayed:
             self._release_due()
-            if self.queue and len(self.in_flight) < limit:
-                self._start(limit - len(self.in_flight))
-            elif self.in_flight:
+            started = [self._start(lane, room) for lane in (_CPU, _IO)
+                       if (room := self._room(lane)) > 0]
+            if any(started):
+                continue
+            if self.in_flight:
                 self._record(self._finished())
             elif self.delayed:
                 time.sleep(max(0.0, min(1.0, self.delayed[0][0] - time.monotonic())))
 
+    def _room(self, lane: str) -> int:
+        """How many more posters ``lane`` may start now."""
+        busy = sum(1 for held in self.in_flight.values() if held == lane)
+        room = min(len(self.queues[lane]), self.limit[lane] - busy)
+        if lane == _IO:  # downloads wait while the pool has enough ahead of it
+            backlog = len(self.queues[_CPU]) + (len(self.in_flight) - busy)
+            room = min(room, self.limit[_CPU] * BACKLOG_PER_SLOT - backlog)
+        return room
+
     def _release_due(self) -> None:
         now = time.monotonic()
         while self.delayed and self.delayed[0][0] <= now:
-            self.queue.append(heapq.heappop(self.delayed)[1])
+            work = heapq.heappop(self.delayed)[1]
+            self.queues[_lane(work[1])].append(work)
 
-    def _start(self, room: int) -> None:
-        """Claim and plan up to ``room`` posters (one transaction), submit their jobs."""
+    def _start(self, lane: str, room: int) -> bool:
+        """Claim and plan up to ``room`` posters of ``lane`` (one transaction), submit
+        their jobs; whether any poster was taken."""
         groups: dict[tuple[Stage, int], list[int]] = defaultdict(list)
-        for _ in range(min(room, len(self.queue))):
-            pid, stage, attempt = self.queue.pop()
+        queue = self.queues[lane]
+        for _ in range(room):
+            pid, stage, attempt = queue.pop()
             groups[stage, attempt].append(pid)
         with transaction(self.factory) as session:
             planned = [claim_and_plan(session, self.ctx, stage, ids, attempt=attempt)
                        for (stage, attempt), ids in groups.items()]
         for plan in planned:
-            self.in_flight.update(self.submit(job) for job in plan.jobs)
+            for job in plan.jobs:
+                self.in_flight[self.submit[_lane(job.stage)](job)] = _lane(job.stage)
             for moved in plan.moved:
                 self._follow(moved)
+        return bool(groups)
 
     def _finished(self) -> list[Chain]:
         timeout = max(0.0, self.delayed[0][0] - time.monotonic()) if self.delayed else None
         done, _ = wait(self.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-        if len(done) < self.workers and len(self.in_flight) > len(done):
+        if len(done) < self.limit[_CPU] and len(self.in_flight) > len(done):
             # gather a few more: one transaction for several posters is much cheaper
-            more, _ = wait(self.in_flight - done, timeout=GATHER_SECONDS)
+            more, _ = wait(set(self.in_flight) - done, timeout=GATHER_SECONDS)
             done = done | more
-        self.in_flight -= done
+        for future in done:
+            del self.in_flight[future]
         return [future.result() for future in done]
-
     def _record(self, chains: list[Chain]) -> None:
         if not chains:
             return
@@ -187,4 +229,4 @@ class _Runner:
             heapq.heappush(self.delayed, (time.monotonic() + t.delay,
                                           (t.poster_id, t.stage, t.attempt)))
         elif t.stage is not None:
-            self.queue.append((t.poster_id, t.stage, t.attempt))
+            self.queues[_lane(t.stage)].append((t.poster_id, t.stage, t.attempt))
