@@ -189,12 +189,21 @@ def status_sweep() -> Callable[..., dict[str, Any]]:
 
 
 def pool_children(pid: int) -> list[int]:
-    """Child pids of ``pid`` (Celery's prefork pool processes of a worker)."""
+    """Celery's prefork pool processes of a worker: the children of ``pid`` forked from it
+    (same command line), not the fetch worker it starts beside its pool."""
     children: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         text = (task / "children").read_text().split()
         children += [int(c) for c in text]
-    return children
+    own = _cmdline(pid)
+    return [c for c in children if _cmdline(c) == own]
+
+
+def _cmdline(pid: int) -> bytes | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return None
 
 
 @pytest.fixture

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,7 @@ from posterlab.cli.common import (
 )
 from posterlab.cli.render import print_summary
 from posterlab.config import Settings
-from posterlab.stages import QUEUES
+from posterlab.stages import QUEUES, Stage
 
 if TYPE_CHECKING:
     from posterlab.service.runs import Started
@@ -240,6 +243,12 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
                                  param_hint="--queues")
     settings = settings_from(db=db, broker=broker)
     open_store(settings, create=False).close()  # refuse an out-of-date schema now
+    side = None
+    if pool == "prefork" and Stage.FETCH.queue in chosen and len(chosen) > 1:
+        # downloads wait on the network: a thread worker beside the pool takes them, so
+        # no pool process (no core) ever waits on a download
+        chosen.remove(Stage.FETCH.queue)
+        side = _fetch_worker(settings, hostname, loglevel)
     app = create_app(settings)
     preload()  # before the pool forks: recycled children start with it all loaded
     node = hostname or f"posterlab-{'-'.join(chosen)}@{socket.gethostname()}"
@@ -247,4 +256,35 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
             "--without-gossip", "--without-mingle"]
     if concurrency:
         argv += ["-c", str(concurrency)]
-    app.worker_main(argv=argv)
+    try:
+        app.worker_main(argv=argv)
+    finally:
+        if side is not None:
+            _stop(side)
+
+
+FETCH_TASKS = 4  # fetch messages at once in the side worker; each downloads 32 posters at once
+
+
+def _fetch_worker(settings: Settings, hostname: str | None, loglevel: str
+                  ) -> subprocess.Popen[bytes]:
+    """``posterlab worker -Q fetch --pool threads`` beside this one, with its settings
+    (passed in the environment, never on a command line that `ps` shows)."""
+    env = {**os.environ, "POSTERLAB_DATABASE_URL": settings.database_url,
+           "POSTERLAB_BROKER_URL": settings.broker_url,
+           "POSTERLAB_BLOB_DIR": str(settings.blob_dir)}
+    host = hostname.split("@", 1)[-1] if hostname else socket.gethostname()
+    return subprocess.Popen([sys.executable, "-m", "posterlab", "worker", "-Q",
+                             Stage.FETCH.queue, "--pool", "threads", "-c", str(FETCH_TASKS),
+                             "-n", f"posterlab-{Stage.FETCH.queue}@{host}", "-l", loglevel],
+                            env=env)
+
+
+def _stop(side: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    if side.poll() is None:
+        side.terminate()
+        try:
+            side.wait(timeout)
+        except subprocess.TimeoutExpired:
+            side.kill()
+            side.wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,8 @@ from posterlab.fetch import FetchPolicy
 from posterlab.imaging.preprocess import PreprocessConfig, feature_version
 from posterlab.storage.blobs import BlobStore
 from posterlab.storage.models import Run
+
+DOWNLOADS = 32  # concurrent downloads of one process: they wait on the network, not a CPU
 
 if TYPE_CHECKING:
     import redis
@@ -38,6 +41,11 @@ class StageContext:
     @cached_property
     def policy(self) -> FetchPolicy:
         return FetchPolicy.from_settings(self.settings)
+
+    @cached_property
+    def downloads(self) -> ThreadPoolExecutor:
+        """Threads that download a batch's posters at once (built on first use)."""
+        return ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="posterlab-fetch")
 
     @cached_property
     def preprocess(self) -> PreprocessConfig:

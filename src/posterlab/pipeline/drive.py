@@ -27,7 +27,12 @@ def run_batch(factory: sessionmaker[Session], ctx: StageContext, stage: Stage,
     ``through``); where each poster that was still at ``stage`` stands now."""
     with transaction(factory) as session:
         planned = claim_and_plan(session, ctx, stage, poster_ids, attempt=attempt)
-    chains = [compute_chain(job, ctx, through=through or stage) for job in planned.jobs]
+    last = through or stage
+    if stage is Stage.FETCH and len(planned.jobs) > 1:  # downloads wait, not compute: overlap
+        chains = list(ctx.downloads.map(lambda job: compute_chain(job, ctx, through=last),
+                                        planned.jobs))
+    else:
+        chains = [compute_chain(job, ctx, through=last) for job in planned.jobs]
     if not chains:
         return planned.moved
     with transaction(factory) as session:

@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 PUBLISH_RETRY = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 1.0}
 DB_RETRY_COUNTDOWN = 5.0  # database down or locked for long: the batch comes back later
-# posters of a fetch message claimed and recorded together: two transactions instead of
-# 32, and short enough (16 downloads at most) that a claim never looks abandoned
-FETCH_GROUP = 16
+# posters of a fetch message claimed, downloaded at once and recorded together: two
+# transactions per group, and short (one download's deadline) so a claim never looks
+# abandoned
+FETCH_GROUP = 32
 MAX_ID = 2**63 - 1  # a poster id beyond BIGINT is a forged message, not an outage
 
 
