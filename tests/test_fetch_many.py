@@ -129,6 +129,14 @@ class _Handler(BaseHTTPRequestHandler):
         for _ in range(10_000):
             self.wfile.write(b"\x00" * 65536)
 
+    def route_stall(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(b"x" * 10)
+        self.wfile.flush()
+        time.sleep(4)
+
     def route_slow_headers(self) -> None:
         # one byte every 0.2 s: each read is quick, the answer never ends
         for byte in b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 400:
@@ -277,6 +285,15 @@ def test_a_server_trickling_its_headers_fails_within_the_deadline(serve):
     assert isinstance(error, PosterlabError) and error.code == "fetch-timeout"
     assert ok == POSTER
     assert time.monotonic() - started < 1.5 + 5
+
+
+def test_a_body_stalled_past_the_deadline_is_cut_there_not_at_the_read_timeout(serve):
+    base = serve(Stats())
+    policy = _policy(total_timeout=1.0, read_timeout=10.0, attempts=1)
+    started = time.monotonic()
+    [error] = fetch_many([f"{base}/stall"], policy=policy)
+    assert isinstance(error, PosterlabError) and error.code == "fetch-timeout"
+    assert time.monotonic() - started < 2.5
 
 
 def test_a_redirect_to_a_private_address_mid_batch_is_refused_and_the_rest_is_fine(serve):
