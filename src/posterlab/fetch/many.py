@@ -54,6 +54,11 @@ _HOST_POOLS = 64  # hosts whose idle connections are kept; posters come from a f
 class Downloader:
     """Concurrent poster downloads under one policy; build one per process, reuse it.
 
+    It holds threads and sockets: build it after a fork (in a worker's process init),
+    never at import, and :meth:`close` it when the process ends. Several threads may call
+    :meth:`fetch_many` at once: the global cap (one thread pool) and the per-address
+    connection cap (one connection pool) are shared by their batches.
+
     Parameters
     ----------
     policy : FetchPolicy
