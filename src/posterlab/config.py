@@ -92,6 +92,8 @@ class Settings:
     fetch_allow: tuple[str, ...] = ()
     fetch_connect_timeout: float = 5.0
     fetch_read_timeout: float = 20.0
+    fetch_concurrency: int = 32  # downloads at once per process: a thread each, mostly waiting
+    fetch_per_host: int = 8  # at once to one host: polite to a CDN, still 8x one at a time
     max_download_bytes: int = 20 * 1024 * 1024  # posters are ~30 KB; 20 MB is generous
     max_pixels: int = 50_000_000  # decompression-bomb guard, checked before decoding
     stuck_after_seconds: float = 900.0  # a claimed stage untouched this long is re-queued
@@ -125,6 +127,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``POSTERLAB_BLOB_DIR``, ``POSTERLAB_FACE_PROVIDER``, ``POSTERLAB_FACE_API_URL``,
     ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``),
     ``POSTERLAB_FACE_API_BURST``, ``POSTERLAB_FETCH_ALLOW`` (comma-separated hosts or CIDRs),
+    ``POSTERLAB_FETCH_CONCURRENCY`` (downloads at once, 32), ``POSTERLAB_FETCH_PER_HOST``
+    (downloads at once to one host, 8),
     ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
     (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds), ``POSTERLAB_PREPROCESS`` (a JSON
     object of :class:`~posterlab.imaging.preprocess.PreprocessConfig` overrides, e.g.
@@ -171,6 +175,13 @@ _INT_SETTINGS = (
     ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES"),
     ("stuck_after_seconds", "POSTERLAB_STUCK_AFTER"),
     ("visibility_timeout", "POSTERLAB_VISIBILITY_TIMEOUT"),
+    ("fetch_concurrency", "POSTERLAB_FETCH_CONCURRENCY"),
+    ("fetch_per_host", "POSTERLAB_FETCH_PER_HOST"),
+)
+# Settings that count something and must be at least one, with the variable that sets them.
+_AT_LEAST_ONE = (
+    ("fetch_concurrency", "POSTERLAB_FETCH_CONCURRENCY"),
+    ("fetch_per_host", "POSTERLAB_FETCH_PER_HOST"),
 )
 
 
@@ -196,6 +207,10 @@ def validate(settings: Settings) -> None:
             PreprocessConfig.from_mapping(settings.preprocess)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"POSTERLAB_PREPROCESS: {exc}") from None
+    for name, key in _AT_LEAST_ONE:
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key} must be a whole number of at least 1, got {value!r}")
     if settings.face_provider in ("http", "azure") and not settings.face_api_url:
         raise ConfigError(
             f"face provider {settings.face_provider!r} needs POSTERLAB_FACE_API_URL "

@@ -15,39 +15,44 @@ an endless body. :func:`fetch_bytes` therefore
 * streams the body and stops at :attr:`FetchPolicy.max_bytes`, under a wall-clock
   deadline as well as per-operation timeouts.
 
+* ends every download by its total deadline, headers included: the socket is shut down
+  when it passes (:mod:`~posterlab.fetch.deadline`), however the server paces its bytes.
+
+:func:`fetch_many` (or a :class:`Downloader` kept per process) fetches a batch with
+downloads overlapping under a global and a per-host cap, and retries transient failures
+without holding a slot while it waits; every rule above holds for each download.
+
 Residual risks, documented rather than hidden: name resolution (``getaddrinfo``) has no
-timeout of its own; the deadline is checked between reads of the body, so a server
-trickling its *headers* is bounded by the read timeout per byte and http.client's
-header limits only; environment proxies are not used by :func:`make_session` sessions.
+timeout of its own; an https handshake is bounded by the per-operation timeouts, not by
+the total deadline; environment proxies are not used by :func:`make_session` sessions.
 
 The rooms: :mod:`~posterlab.fetch.policy` (limits), :mod:`~posterlab.fetch.guard` (which
-addresses may be reached, and pinning), :mod:`~posterlab.fetch.http` (the download) and
-:mod:`~posterlab.fetch.local` (local files).
+addresses may be reached, and pinning), :mod:`~posterlab.fetch.http` (the download),
+:mod:`~posterlab.fetch.deadline` (the total deadline), :mod:`~posterlab.fetch.many`
+(batches) and :mod:`~posterlab.fetch.local` (local files).
 """
 
 from __future__ import annotations
-
-import re
 
 import requests
 
 from posterlab.fetch.guard import IPAddress, refusal_reason
 from posterlab.fetch.http import CHUNK_BYTES, PinnedAdapter, fetch_url, make_session
-from posterlab.fetch.local import read_local
+from posterlab.fetch.local import is_local, read_local
+from posterlab.fetch.many import Downloader, fetch_many
 from posterlab.fetch.policy import FetchPolicy
 
 __all__ = [
     "CHUNK_BYTES",
+    "Downloader",
     "FetchPolicy",
     "IPAddress",
     "PinnedAdapter",
     "fetch_bytes",
+    "fetch_many",
     "make_session",
     "refusal_reason",
 ]
-
-_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986 scheme: not a local path
-
 
 def fetch_bytes(
     source: str,
@@ -86,7 +91,7 @@ def fetch_bytes(
     >>> fetch_bytes("https://example.org/p.jpg", policy=FetchPolicy())  # doctest: +SKIP
     b'\\xff\\xd8\\xff...'
     """
-    if not _URL_RE.match(source):
+    if is_local(source):
         return read_local(source, max_bytes=policy.max_bytes, base_dir=base_dir)
     if session is not None:
         return fetch_url(source, policy, session)

@@ -1,13 +1,16 @@
 """Downloading a poster over http(s): pinned connections, redirects checked, body capped.
 
 Every hop of a redirect chain goes through :func:`~posterlab.fetch.guard.pin`; the body
-is streamed and stops at the policy's ``max_bytes``, under a wall-clock deadline as well
-as per-operation timeouts.
+is streamed and stops at the policy's ``max_bytes``. The policy's deadline bounds the
+whole download, headers included: a :class:`~posterlab.fetch.deadline.Watchdog` shuts
+the socket down when it passes (see :mod:`posterlab.fetch.deadline`).
 """
 
 from __future__ import annotations
 
+import email.utils
 import time
+from contextlib import closing
 from typing import Any
 from urllib.parse import urljoin
 
@@ -16,12 +19,21 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from posterlab.errors import FetchError, TransientFetchError
+from posterlab.fetch.deadline import POOL_CLASSES, Watch, Watchdog
 from posterlab.fetch.guard import Allowed, Target, pin
 from posterlab.fetch.policy import FetchPolicy, too_large
 
 CHUNK_BYTES = 64 * 1024  # a poster is ~30 KB: one or two reads
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _RETRYABLE_STATUS = frozenset({408, 425, 429})  # "not now" answers, worth another try later
+
+
+class TransientHttpError(TransientFetchError):
+    """A 5xx, 408, 425 or 429 answer; ``retry_after`` is the server's Retry-After in seconds."""
+
+    def __init__(self, message: str, *, code: str, retry_after: float | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
 
 
 class PinnedAdapter(HTTPAdapter):
@@ -44,22 +56,57 @@ class PinnedAdapter(HTTPAdapter):
             pool_kwargs["assert_hostname"] = name
         return host_params, pool_kwargs
 
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        # connections that hand their socket to the download's deadline watch
+        self.poolmanager.pool_classes_by_scheme = dict(POOL_CLASSES)  # type: ignore[arg-type]
 
-def make_session() -> requests.Session:
+
+def make_session(adapter: PinnedAdapter | None = None) -> requests.Session:
     """A session for fetching: pinned transports, no proxies or .netrc from the env.
 
-    Reuse one per worker process to keep connections alive between posters.
+    Reuse one per worker process to keep connections alive between posters. Sessions of
+    several threads may share one ``adapter`` (its connection pools are thread-safe);
+    closing such a session closes the shared adapter too.
     """
     session = requests.Session()
     session.trust_env = False  # a proxy would resolve names itself, undoing the pinning
-    session.mount("http://", PinnedAdapter())
-    session.mount("https://", PinnedAdapter())
+    session.mount("http://", adapter or PinnedAdapter())
+    session.mount("https://", adapter or PinnedAdapter())
     return session
 
 
-def fetch_url(url: str, policy: FetchPolicy, session: requests.Session) -> bytes:
-    """The body of ``url``, following redirects itself, every hop checked by :func:`pin`."""
-    deadline = time.monotonic() + policy.deadline_seconds
+def fetch_url(
+    url: str, policy: FetchPolicy, session: requests.Session, watchdog: Watchdog | None = None
+) -> bytes:
+    """The body of ``url``, following redirects itself, every hop checked by :func:`pin`.
+
+    The whole download, headers included, ends by the policy's deadline: ``watchdog``
+    (one per process, shared by threads) cuts it there; without one, one is made for
+    this download.
+    """
+    if watchdog is None:
+        with closing(Watchdog()) as own:
+            return fetch_url(url, policy, session, own)
+    with watchdog.watch(time.monotonic() + policy.deadline_seconds) as watch:
+        try:
+            body = _follow(url, policy, session, watch.deadline)
+        except FetchError as exc:
+            raise _expired(watch, url) or exc from None
+        late = _expired(watch, url)
+        if late is not None:  # a body cut short by the watchdog may look complete
+            raise late
+        return body
+
+
+def _expired(watch: Watch, url: str) -> TransientFetchError | None:
+    if not watch.expired:
+        return None
+    shown = url.split("?", 1)[0][:300]
+    return _timeout(shown, "took longer than the deadline in all")
+
+
+def _follow(url: str, policy: FetchPolicy, session: requests.Session, deadline: float) -> bytes:
     allowed = Allowed.parse(policy.allow)
     seen = {url}
     for _hop in range(policy.max_redirects + 1):
@@ -73,7 +120,8 @@ def fetch_url(url: str, policy: FetchPolicy, session: requests.Session) -> bytes
                                      code="fetch-redirect-loop")
                 seen.add(url)
                 continue
-            _check_status(response.status_code, target.shown)
+            _check_status(response.status_code, target.shown,
+                          response.headers.get("Retry-After"))
             return _read_body(response, policy, deadline, target.shown)
     raise FetchError(f"{target.shown}: more than {policy.max_redirects} redirects",
                      code="fetch-too-many-redirects")
@@ -105,12 +153,13 @@ def _send(
                          code="fetch-failed") from None
 
 
-def _check_status(status: int, shown: str) -> None:
+def _check_status(status: int, shown: str, retry_after: str | None = None) -> None:
     if 200 <= status < 300:
         return
     if status >= 500 or status in _RETRYABLE_STATUS:
-        raise TransientFetchError(f"{shown}: HTTP {status} from the server; will retry",
-                                  code=f"fetch-http-{status}")
+        raise TransientHttpError(f"{shown}: HTTP {status} from the server; will retry",
+                                 code=f"fetch-http-{status}",
+                                 retry_after=parse_retry_after(retry_after))
     advice = "the poster is not there; fix or drop the URL" if status in (404, 410) else (
         "the server refuses the request")
     raise FetchError(f"{shown}: HTTP {status}: {advice}", code=f"fetch-http-{status}")
@@ -146,6 +195,26 @@ def _read_chunk(response: requests.Response, policy: FetchPolicy, shown: str) ->
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise TransientFetchError(f"{shown}: connection broke while reading ({_root(exc)})",
                                   code="fetch-connection") from None
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), or ``None``.
+
+    >>> parse_retry_after("2"), parse_retry_after("soon")
+    (2.0, None)
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT; a naive one cannot be compared
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def _remaining(deadline: float, policy: FetchPolicy, shown: str) -> float:

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 
 from posterlab.errors import FetchError
 from posterlab.fetch.policy import too_large
+
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")  # RFC 3986 scheme: not a local path
+
+
+def is_local(source: str) -> bool:
+    """Is ``source`` a path (read from disk) rather than a URL (``scheme://...``)?
+
+    >>> is_local("posters/1.jpg"), is_local("https://example.org/1.jpg")
+    (True, False)
+    """
+    return not _URL_RE.match(source)
 
 
 def read_local(path: str, *, max_bytes: int, base_dir: str | None) -> bytes:
