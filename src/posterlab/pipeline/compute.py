@@ -8,11 +8,10 @@ fails, the process goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from posterlab.errors import PosterlabError, RateLimited
 from posterlab.faces.base import usage_of
-from posterlab.fetch import fetch_bytes
 from posterlab.imaging.features import analyze_bytes
 from posterlab.pipeline.context import StageContext
 from posterlab.pipeline.results import Box, Chain, Counted, Extracted, Failed, Fetched, Job, Result
@@ -60,16 +59,39 @@ def compute_chain(job: Job, ctx: StageContext, *, through: Stage = Stage.FACES) 
         chain.append(compute(job, ctx))
 
 
+def fetch_all(jobs: Sequence[Job], ctx: StageContext) -> list[Result]:
+    """Download the posters of several fetch jobs at once (the process's
+    :class:`~posterlab.fetch.many.Downloader`: caps per host and in all, retries that hold
+    no slot, a real deadline), store their bytes; one result per job, in order."""
+    results: list[Result | None] = [None] * len(jobs)
+    wanted = [i for i, job in enumerate(jobs) if job.source]
+    for i, job in enumerate(jobs):
+        if not job.source:
+            results[i] = _failure(job, PosterlabError("the poster has no source",
+                                                      code="fetch-no-source"))
+
+    def store(index: int, outcome: bytes | PosterlabError) -> None:
+        job = jobs[wanted[index]]
+        try:
+            results[wanted[index]] = (
+                _failure(job, outcome, retry_after=getattr(outcome, "retry_after", None))
+                if isinstance(outcome, PosterlabError)
+                else Fetched(job.poster_id, job.attempt, ctx.blobs.put(outcome), len(outcome)))
+        except PosterlabError as exc:  # the blob store refused: the poster fails, not all
+            results[wanted[index]] = _failure(job, exc)
+
+    ctx.downloader.fetch_many([jobs[i].source or "" for i in wanted], on_done=store)
+    return [r if r is not None else _failure(jobs[i], PosterlabError(
+        "the download ended without a result", code="internal")) for i, r in enumerate(results)]
+
+
 def _failure(job: Job, exc: PosterlabError, *, retry_after: float | None = None) -> Failed:
     return Failed(job.poster_id, job.stage, job.attempt, exc.reason[:MAX_ERROR], exc.code,
                   retryable=exc.retryable, retry_after=retry_after, usage=usage_of(exc))
 
 
-def _fetch(job: Job, ctx: StageContext) -> Fetched:
-    if not job.source:
-        raise PosterlabError("the poster has no source", code="fetch-no-source")
-    data = fetch_bytes(job.source, policy=ctx.policy)
-    return Fetched(job.poster_id, job.attempt, ctx.blobs.put(data), len(data))
+def _fetch(job: Job, ctx: StageContext) -> Result:
+    return fetch_all([job], ctx)[0]
 
 
 def _stored(job: Job) -> str:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from posterlab.config import Settings
 from posterlab.fetch import FetchPolicy
+from posterlab.fetch.many import Downloader
 from posterlab.imaging.preprocess import PreprocessConfig, feature_version
 from posterlab.storage.blobs import BlobStore
 from posterlab.storage.models import Run
-
-DOWNLOADS = 32  # concurrent downloads of one process: they wait on the network, not a CPU
 
 if TYPE_CHECKING:
     import redis
@@ -43,9 +41,17 @@ class StageContext:
         return FetchPolicy.from_settings(self.settings)
 
     @cached_property
-    def downloads(self) -> ThreadPoolExecutor:
-        """Threads that download a batch's posters at once (built on first use)."""
-        return ThreadPoolExecutor(DOWNLOADS, thread_name_prefix="posterlab-fetch")
+    def downloader(self) -> Downloader:
+        """This process's downloads (threads and pooled connections, built on first use,
+        after any fork). One try per download: the pipeline retries a poster itself, later,
+        holding nothing meanwhile (a delayed message or heap entry), and counts the tries
+        in its ``attempts``."""
+        return Downloader(replace(self.policy, attempts=1))
+
+    def close(self) -> None:
+        """Stop the threads and close the connections this context opened."""
+        if "downloader" in self.__dict__:
+            self.downloader.close()
 
     @cached_property
     def preprocess(self) -> PreprocessConfig:

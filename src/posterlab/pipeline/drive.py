@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.pipeline.claim import claim_and_plan
-from posterlab.pipeline.compute import compute_chain
+from posterlab.pipeline.compute import compute_chain, fetch_all
 from posterlab.pipeline.context import StageContext
 from posterlab.pipeline.record import record_batch
-from posterlab.pipeline.results import Transition
+from posterlab.pipeline.results import Chain, Transition
 from posterlab.stages import Stage
 from posterlab.storage.engine import transaction
 
@@ -27,12 +27,10 @@ def run_batch(factory: sessionmaker[Session], ctx: StageContext, stage: Stage,
     ``through``); where each poster that was still at ``stage`` stands now."""
     with transaction(factory) as session:
         planned = claim_and_plan(session, ctx, stage, poster_ids, attempt=attempt)
-    last = through or stage
-    if stage is Stage.FETCH and len(planned.jobs) > 1:  # downloads wait, not compute: overlap
-        chains = list(ctx.downloads.map(lambda job: compute_chain(job, ctx, through=last),
-                                        planned.jobs))
+    if stage is Stage.FETCH:  # downloads wait, not compute: all of the batch at once
+        chains: list[Chain] = [[result] for result in fetch_all(planned.jobs, ctx)]
     else:
-        chains = [compute_chain(job, ctx, through=last) for job in planned.jobs]
+        chains = [compute_chain(job, ctx, through=through or stage) for job in planned.jobs]
     if not chains:
         return planned.moved
     with transaction(factory) as session:

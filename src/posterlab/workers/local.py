@@ -20,6 +20,7 @@ from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
     ProcessPoolExecutor,
+    ThreadPoolExecutor,
     wait,
 )
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from posterlab.config import Rate, Settings
 from posterlab.pipeline import Chain, Job, StageContext, Transition, compute_chain
 from posterlab.pipeline.claim import claim_and_plan
-from posterlab.pipeline.context import DOWNLOADS
+from posterlab.pipeline.compute import fetch_all
 from posterlab.pipeline.record import record_batch
 from posterlab.stages import End, Stage
 from posterlab.storage import posters
@@ -37,7 +38,6 @@ from posterlab.storage.engine import transaction
 from posterlab.workers.process import POSTERS_PER_CHILD, PRELOAD, single_threaded_blas
 
 IN_FLIGHT_PER_WORKER = 6  # enough queued work to keep each child busy while we write
-FETCH_AHEAD = DOWNLOADS  # downloads at once, on threads of this process
 BACKLOG_PER_SLOT = 4  # posters downloaded ahead, per pool slot, waiting for the pool
 _IO, _CPU = "io", "cpu"
 GATHER_SECONDS = 0.02  # wait this long for more finished posters to record together
@@ -87,19 +87,20 @@ def run_embedded(factory: sessionmaker[Session], settings: Settings, run_id: int
     workers = max(1, workers or os.cpu_count() or 1)
     ctx = StageContext(settings, worker="local")
     pool = _pool(settings, workers) if workers > 1 else None
-    downloads = ctx.downloads
+    downloads = ThreadPoolExecutor(settings.fetch_concurrency, "posterlab-download")
     cpu: Submit = (_inline_submit(ctx) if pool is None
                    else lambda job: pool.submit(_compute_in_child, job))
-    io: Submit = lambda job: downloads.submit(compute_chain, job, ctx,  # noqa: E731
-                                               through=Stage.FETCH)
+    io: Submit = lambda job: downloads.submit(fetch_all, [job], ctx)  # noqa: E731
     runner = _Runner(factory, ctx, run_id, {_IO: io, _CPU: cpu},
-                     {_IO: FETCH_AHEAD, _CPU: workers * IN_FLIGHT_PER_WORKER}, on_progress)
+                     {_IO: settings.fetch_concurrency, _CPU: workers * IN_FLIGHT_PER_WORKER},
+                     on_progress)
     try:
         runner.run()
     except KeyboardInterrupt:
         runner.summary.interrupted = True
     finally:
         downloads.shutdown(wait=not runner.summary.interrupted, cancel_futures=True)
+        ctx.close()
         if pool is not None:
             pool.shutdown(wait=not runner.summary.interrupted, cancel_futures=True)
     return runner.summary
