@@ -10,6 +10,7 @@ from posterlab.config import Settings
 from posterlab.fetch import FetchPolicy
 from posterlab.fetch.many import Downloader
 from posterlab.imaging.preprocess import PreprocessConfig, feature_version
+from posterlab.storage import runs
 from posterlab.storage.blobs import BlobStore
 from posterlab.storage.models import Run
 
@@ -65,7 +66,7 @@ class StageContext:
     def run(self, session: Session, run_id: int) -> Run:
         """The run, cached: planning reads only what never changes (settings, versions)."""
         if run_id not in self._runs:
-            run = session.get_one(Run, run_id)
+            run = runs.get_run(session, run_id)
             session.expunge(run)
             self._runs[run_id] = run
         return self._runs[run_id]
