@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ import pytest
 import redis
 import requests
 
+from posterlab.testing import free_port
+
 HERE = Path(__file__).resolve().parent
 RATE = 20.0
 DURATION = 8.0
 CLIENTS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(url: str, server: subprocess.Popen) -> None:

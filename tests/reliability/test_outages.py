@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from support import env_for, posterlab_cmd, run_cli, sample_manifest
+from posterlab.testing import env_for, posterlab_cmd, run_cli, sample_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
