@@ -22,7 +22,7 @@ from posterlab.testing import (
     redis_server_installed,
 )
 
-from support import unavailable
+from support import room, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -36,6 +36,19 @@ def data_dir() -> Path:
     if not (DATA / "posters" / "index.csv").is_file():
         pytest.skip(f"real poster data not found at {DATA} (../shared/data next to the repo)")
     return DATA
+
+
+@pytest.fixture(autouse=True)
+def _test_room(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under xdist, a test marked ``exclusive`` runs while no other test of the run does."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    # the parent of a worker's basetemp is the run's own folder, shared by its workers
+    with room(tmp_path_factory.getbasetemp().parent, exclusive=exclusive):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +68,7 @@ def _redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
     except HarnessError as exc:
         unavailable("a private redis-server", str(exc))
     with server:
-        yield server.url().rsplit("/", 1)[0], True
+        yield f"redis://127.0.0.1:{server.port}", True
 
 
 @pytest.fixture(scope="session")

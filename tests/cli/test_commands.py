@@ -12,6 +12,9 @@ import pytest
 from posterlab.storage.export import COLUMNS
 from posterlab.testing import env_for, pg_schema, run_cli
 
+# one test process builds the module's expensive fixture once for all of its tests
+pytestmark = pytest.mark.xdist_group("cli-demo")
+
 CONTRACT = ["imdb_id", "title", "score", "genres", "status", "error", "face_count",
             "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v", "brightness",
             "contrast", "colorfulness"]

@@ -34,6 +34,7 @@ def wait_healthy(url: str, server: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 @pytest.mark.redis
+@pytest.mark.exclusive  # a rate measured over 8 s
 def test_four_processes_sharing_20_per_second_get_20_per_second_and_no_429(
         redis_client: redis.Redis, redis_server: str, noise_png: bytes, tmp_path: Path) -> None:
     image = tmp_path / "noise.png"
