@@ -69,8 +69,7 @@ from typing import Any
 
 import _common as c
 
-sys.path.insert(0, str(c.REPO / "tests"))
-from support import sample_manifest  # tests/support.py (not a package)
+from posterlab import testing as h
 
 RUN = "chaos"
 RATE_LIMIT_BODY = json.dumps({"error": {
@@ -115,74 +114,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # ---------------------------------------------------------------- services
-
-
-class Redis:
-    """A ``redis-server`` of this script's own: free port, append-only, in ``folder``."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._log = open(folder / "redis.log", "wb")
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--dir", str(folder), "--daemonize", "no"],
-            stdout=self._log, stderr=subprocess.STDOUT)
-        import redis
-
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-                try:
-                    if client.ping():
-                        return
-                finally:
-                    client.close()
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start:\n"
-                           + (folder / "redis.log").read_text()[-2000:])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 class FaceApi:
     """``posterlab faceapi serve --port P`` (no quota), logging to a file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
+        self.port = h.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log, "wb")
         self.proc = subprocess.Popen(
-            c.posterlab_cmd("faceapi", "serve", "--port", str(self.port)), env=env,
+            h.posterlab_cmd("faceapi", "serve", "--port", str(self.port)), env=env,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + h.READY_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"posterlab faceapi serve exited:\n{log.read_text()[-3000:]}")
+                raise h.HarnessError(
+                    f"posterlab faceapi serve exited:\n{log.read_text()[-3000:]}")
             with contextlib.suppress(OSError), \
                     urllib.request.urlopen(f"{self.url}/health", timeout=1) as answer:
                 if answer.status == 200:
                     return
             time.sleep(0.2)
-        raise RuntimeError(f"face API not up in 120 s:\n{log.read_text()[-3000:]}")
+        raise h.HarnessError(
+            f"face API not up in {h.READY_TIMEOUT:g} s:\n{log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -306,14 +262,14 @@ def database(kind: str, folder: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{folder / 'chaos.db'}"
     else:
-        with c.pg_schema() as url:
+        with h.pg_schema(c.PG, prefix="bench") as url:
             yield url
 
 
 # ---------------------------------------------------------------- workers
 
 
-class Worker(c.Worker):
+class Worker(h.WorkerProcess):
     """A real ``posterlab worker -c 1 -n NAME`` in its own process group."""
 
     def __init__(self, name: str, env: dict[str, str], log: Path) -> None:
@@ -321,14 +277,7 @@ class Worker(c.Worker):
         super().__init__(["-c", "1", "-n", name], env, log)
 
     def pids(self) -> set[int]:
-        return {self.proc.pid, *c.children_of(self.proc.pid)}
-
-    def kill(self) -> None:
-        """SIGKILL to the whole process group: main process and pool child at once."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self._fh.close()
+        return {self.proc.pid, *h.children_of(self.proc.pid)}
 
     def stop(self, timeout: float = 60) -> None:
         """Celery's warm shutdown (SIGTERM to the main process), SIGKILL after ``timeout``."""
@@ -395,7 +344,7 @@ class Chaos:
             self._stop.wait(max(0.0, self.status_every - (time.monotonic() - began)))
 
     def status(self) -> dict[str, Any] | None:
-        proc = subprocess.run(c.posterlab_cmd("status", "--json", "--run", RUN), env=self.env,
+        proc = subprocess.run(h.posterlab_cmd("status", "--json", "--run", RUN), env=self.env,
                               capture_output=True, text=True, timeout=120, check=False)
         if proc.returncode != 0:
             self.status_errors.append((proc.stderr or proc.stdout).strip()[-300:])
@@ -542,15 +491,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def measure(args: argparse.Namespace, folder: Path) -> int:
-    manifest = sample_manifest(c.DATA, folder / "data", args.posters)
-    n = c.count_csv_rows(manifest)
-    redis_server = Redis(folder / "redis")
+    manifest = h.sample_manifest(c.DATA, folder / "data", args.posters)
+    n = h.count_csv_rows(manifest)
+    redis_server = h.RedisServer(folder / "redis")
     stack = contextlib.ExitStack()
     stack.callback(redis_server.stop)
     with stack:
         db_url = stack.enter_context(database(args.db, folder))
-        base = c.env_for(db_url, folder / "blobs", redis_server.url)
-        c.run_cli("db", "upgrade", env=base)
+        base = h.env_for(db_url, folder / "blobs", redis_server.url())
+        h.run_cli("db", "upgrade", env=base)
         api = FaceApi(base, folder / "faceapi.log")
         stack.callback(api.stop)
         proxy = FaultProxy(api.port, args.p429, args.p500, args.seed)
@@ -564,7 +513,7 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
 
         with c.LoadSampler() as load:
             started = time.monotonic()
-            c.run_cli("enqueue", str(manifest), "--run", RUN, env=env, timeout=600)
+            h.run_cli("enqueue", str(manifest), "--run", RUN, env=env, timeout=600)
             enqueued = time.monotonic() - started
             chaos.begin()
             complete = False

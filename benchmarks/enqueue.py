@@ -45,6 +45,8 @@ from typing import Any
 
 import _common as c
 
+from posterlab import testing as h
+
 TARGET_RATIO = 10.0
 TARGET_PEAK_MB = 200.0
 
@@ -94,9 +96,9 @@ def synthesise(source: Path, out: Path, rows: int) -> int:
 @contextmanager
 def database(kind: str, folder: Path, pg_base: str) -> Iterator[str]:
     if kind == "sqlite":
-        yield f"sqlite:///{c.fresh_dir(folder) / 'posterlab.db'}"
+        yield f"sqlite:///{h.fresh_dir(folder) / 'posterlab.db'}"
     else:
-        with c.pg_schema(pg_base) as url:
+        with h.pg_schema(pg_base, prefix="bench") as url:
             yield url
 
 
@@ -104,11 +106,11 @@ def enqueue(manifest: Path, db_url: str, broker: str, folder: Path) -> dict[str,
     """Run ``posterlab enqueue``; wall seconds, peak RSS, posters stored, messages queued."""
     import redis
 
-    c.flush_redis(broker)
-    env = c.env_for(db_url, folder / "blobs", broker)
+    h.flush_redis(broker)
+    env = h.env_for(db_url, folder / "blobs", broker)
     peak_polled = 0
     t0 = time.perf_counter()
-    proc = subprocess.Popen(c.posterlab_cmd("enqueue", str(manifest), "--run", "bench"),
+    proc = subprocess.Popen(h.posterlab_cmd("enqueue", str(manifest), "--run", "bench"),
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out: dict[str, bytes] = {}
     readers = [threading.Thread(target=lambda name=name, fh=fh: out.__setitem__(name, fh.read()))
@@ -133,9 +135,9 @@ def enqueue(manifest: Path, db_url: str, broker: str, folder: Path) -> dict[str,
     client = redis.Redis.from_url(broker)
     messages = int(client.llen("fetch"))
     client.close()
-    stored = sum(c.poster_counts(db_url, "bench").values())
-    c.dispose_engines()
-    c.flush_redis(broker)
+    stored = sum(h.poster_counts(db_url, "bench").values())
+    h.dispose_engines()
+    h.flush_redis(broker)
     text = out["stderr"].decode(errors="replace")
     summary = text[text.rfind("run "):].split() if "run " in text else []
     return {"seconds": seconds, "peak_mb": usage.ru_maxrss / 1024,
@@ -148,7 +150,7 @@ def plain_loop(broker: str, sample: int) -> dict[str, Any]:
     from posterlab.config import Settings
     from posterlab.workers.app import create_app
 
-    c.flush_redis(broker)
+    h.flush_redis(broker)
     app = create_app(Settings(broker_url=broker))
     task = app.tasks["posterlab.extract"]
     task.apply_async(args=[0])  # connect before the clock starts
@@ -157,7 +159,7 @@ def plain_loop(broker: str, sample: int) -> dict[str, Any]:
         task.apply_async(args=[i])
     seconds = time.perf_counter() - t0
     app.close()
-    c.flush_redis(broker)
+    h.flush_redis(broker)
     return {"seconds": seconds, "rows": sample, "rows_per_s": sample / seconds}
 
 
@@ -178,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = synthesise(source, big, args.rows)
         print(f"wrote {rows:,} rows to {big} ({big.stat().st_size / 1e6:.0f} MB) in "
               f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        real_rows = c.count_csv_rows(source)
+        real_rows = h.count_csv_rows(source)
         with load:
             for rep in range(args.repeat):
                 for name, manifest in (("real", source), ("big", big)):

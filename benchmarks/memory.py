@@ -32,6 +32,8 @@ from typing import Any
 
 import _common as c
 
+from posterlab import testing as h
+
 TARGET_GROWTH = 0.10
 
 
@@ -66,12 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     readings: dict[int, dict[str, Any]] = {}
     series: list[tuple[float, int, int]] = []
     try:
-        manifest = c.distinct_posters(work / "m", total, args.data)
+        manifest = h.sample_manifest(args.data, work / "m", total, distinct=True)
         db = f"sqlite:///{work / 'posterlab.db'}"
-        env = c.env_for(db, work / "blobs", broker)
-        c.flush_redis(broker)
-        c.run_cli("db", "upgrade", env=env)
-        worker = c.Worker(["-c", "1", "--pool", args.pool, "-Q", "fetch,extract,faces",
+        env = h.env_for(db, work / "blobs", broker)
+        h.flush_redis(broker)
+        h.run_cli("db", "upgrade", env=env)
+        worker = h.WorkerProcess(["-c", "1", "--pool", args.pool, "-Q", "fetch,extract,faces",
                            "-n", "bench-memory@%h"], env, work / "worker.log")
         with load, worker:
             worker.wait_ready()
@@ -82,17 +84,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 main_rss = c.proc_status(pid).get("VmRSS")
                 if main_rss is None:
                     return None
-                kids = c.children_of(pid) if args.pool == "prefork" else []
+                kids = h.children_of(pid) if args.pool == "prefork" else []
                 return int(main_rss) + sum(int(c.proc_status(k).get("VmRSS") or 0)
                                            for k in kids)
 
             ready_kb = group_rss()
             assert ready_kb is not None
             t0 = time.perf_counter()
-            c.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
+            h.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
             pending = list(checkpoints)
             while pending:
-                counts = c.poster_counts(db, "bench")
+                counts = h.poster_counts(db, "bench")
                 finished = counts.get("done", 0) + counts.get("failed", 0)
                 rss = group_rss()
                 if rss is None:
@@ -105,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 "failed": counts.get("failed", 0)}
                 time.sleep(0.1)
             hwm_kb = c.proc_status(pid).get("VmHWM", 0)
-        c.dispose_engines()
-        c.flush_redis(broker)
+        h.dispose_engines()
+        h.flush_redis(broker)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

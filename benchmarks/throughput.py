@@ -59,6 +59,8 @@ from typing import Any
 
 import _common as c
 
+from posterlab import testing as h
+
 TARGETS = {"embedded": 1.8, "distributed": 1.7, "overhead": 0.05}
 
 
@@ -170,27 +172,27 @@ def naive_loop(manifest: Path, db_path: Path, threads: str) -> dict[str, Any]:
 
 
 def embedded(manifest: Path, work: Path, workers: int, tag: str) -> dict[str, Any]:
-    folder = c.fresh_dir(work / tag)
+    folder = h.fresh_dir(work / tag)
     db = f"sqlite:///{folder / 'posterlab.db'}"
-    env = c.env_for(db, folder / "blobs")
+    env = h.env_for(db, folder / "blobs")
     t0 = time.perf_counter()
-    cpu = c.run_cli_cpu("run", str(manifest), "--workers", str(workers), "--no-analysis",
+    cpu = h.run_cli_cpu("run", str(manifest), "--workers", str(workers), "--no-analysis",
                         "--run", "bench", env=env)  # the CLI and its pool, start-up included
     seconds = time.perf_counter() - t0
-    counts = c.poster_counts(db, "bench")
-    c.dispose_engines()
+    counts = h.poster_counts(db, "bench")
+    h.dispose_engines()
     return {"seconds": seconds, "cpu": cpu, "done": counts.get("done", 0),
             "failed": counts.get("failed", 0)}
 
 
 def distributed(manifest: Path, work: Path, workers: int, tag: str, total: int,
                 broker: str) -> dict[str, Any]:
-    folder = c.fresh_dir(work / tag)
+    folder = h.fresh_dir(work / tag)
     db = f"sqlite:///{folder / 'posterlab.db'}"
-    env = c.env_for(db, folder / "blobs", broker)
-    c.flush_redis(broker)
-    c.run_cli("db", "upgrade", env=env)
-    worker = c.Worker(["-c", str(workers), "-n", f"bench-{tag}@%h"], env,
+    env = h.env_for(db, folder / "blobs", broker)
+    h.flush_redis(broker)
+    h.run_cli("db", "upgrade", env=env)
+    worker = h.WorkerProcess(["-c", str(workers), "-n", f"bench-{tag}@%h"], env,
                       folder / "worker.log")
     try:
         worker.wait_ready()
@@ -198,12 +200,12 @@ def distributed(manifest: Path, work: Path, workers: int, tag: str, total: int,
         worker_cpu0 = c.tree_cpu_seconds(worker.proc.pid)
         cpu0 = c.children_cpu_seconds()
         t0 = time.perf_counter()
-        c.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
+        h.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
         enqueued = time.perf_counter() - t0
         enqueue_cpu = c.children_cpu_seconds() - cpu0
         counts: dict[str, int] = {}
         while True:
-            counts = c.poster_counts(db, "bench")
+            counts = h.poster_counts(db, "bench")
             if counts.get("done", 0) + counts.get("failed", 0) >= total:
                 break
             if worker.proc.poll() is not None:
@@ -211,11 +213,11 @@ def distributed(manifest: Path, work: Path, workers: int, tag: str, total: int,
             time.sleep(0.2)
         seconds = time.perf_counter() - t0
         cpu = c.tree_cpu_seconds(worker.proc.pid) - worker_cpu0 + enqueue_cpu
-        status = json.loads(c.run_cli("status", "--json", "--run", "bench", env=env).stdout)
+        status = json.loads(h.run_cli("status", "--json", "--run", "bench", env=env).stdout)
     finally:
         worker.stop()
-        c.dispose_engines()
-        c.flush_redis(broker)
+        h.dispose_engines()
+        h.flush_redis(broker)
     return {"seconds": seconds, "cpu": cpu, "enqueue_seconds": enqueued,
             "done": counts.get("done", 0), "failed": counts.get("failed", 0),
             "status_counts": status["counts"]}
@@ -248,8 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = c.LoadSampler()
     results: dict[str, dict[str, Any]] = {}
     try:
-        manifest = c.distinct_posters(work / "m", args.limit, args.data)
-        paths = c.manifest_posters(manifest)
+        manifest = h.sample_manifest(args.data, work / "m", args.limit, distinct=True)
+        paths = h.manifest_posters(manifest)
         posters = len(paths)
         print(f"{posters} posters copied to {work / 'm'} (distinct sha256 each)",
               file=sys.stderr)
@@ -267,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, n, fn in plan:
                     print(f"[{rep + 1}/{args.repeat}] {name} ...", file=sys.stderr, flush=True)
                     if fn is None:
-                        db_path = c.fresh_dir(work / f"naive-{rep}") / "naive.db"
+                        db_path = h.fresh_dir(work / f"naive-{rep}") / "naive.db"
                         r = naive_loop(manifest, db_path, args.naive_threads)
                     elif fn is embedded:
                         r = embedded(manifest, work, n, f"{name}-{rep}")

@@ -7,23 +7,28 @@ Services that are missing make their tests skip on a laptop, but fail under CI
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from support import WorkerProcess, pg_schema_url
+from posterlab.testing import (
+    SHARED_REDIS,
+    HarnessError,
+    RedisServer,
+    WorkerProcess,
+    flush_redis,
+    pg_schema,
+    redis_server_installed,
+)
+
+from support import room, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-REDIS_URL = os.environ.get("POSTERLAB_TEST_REDIS", "redis://127.0.0.1:6379")
+# a Redis to use instead of a private redis-server (none: start one per test process)
+REDIS_URL = os.environ.get("POSTERLAB_TEST_REDIS")
 PG_URL = os.environ.get("POSTERLAB_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _unavailable(what: str, why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI but unavailable: {why}")
-    pytest.skip(f"{what} unavailable: {why}")
 
 
 @pytest.fixture(scope="session")
@@ -33,29 +38,61 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(autouse=True)
+def _test_room(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Under xdist, a test marked ``exclusive`` runs while no other test of the run does."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    # the parent of a worker's basetemp is the run's own folder, shared by its workers
+    with room(tmp_path_factory.getbasetemp().parent, exclusive=exclusive):
+        yield
+
+
 @pytest.fixture(scope="session")
-def redis_server() -> str:
+def _redis_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, bool]]:
+    """This pytest process's own ``redis-server`` (URL, True), or the shared one (URL, False).
+
+    Each process (each xdist worker too) gets a private server on a free port, so two test
+    sessions on one machine never flush or consume each other's queues. Only where
+    ``redis-server`` is not installed does it fall back to the shared server.
+    """
+    if REDIS_URL or not redis_server_installed():
+        yield REDIS_URL or SHARED_REDIS, False
+        return
+    folder = tmp_path_factory.mktemp("redis-session")
+    try:
+        server = RedisServer(folder, durable=False)
+    except HarnessError as exc:
+        unavailable("a private redis-server", str(exc))
+    with server:
+        yield f"redis://127.0.0.1:{server.port}", True
+
+
+@pytest.fixture(scope="session")
+def redis_server(_redis_service: tuple[str, bool]) -> str:
+    """The base URL (no database number) of the Redis the tests use; skips or fails without."""
     import redis
 
+    url, _private = _redis_service
     try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except Exception as exc:
-        _unavailable(f"Redis at {REDIS_URL}", repr(exc))
-    return REDIS_URL
+        unavailable(f"Redis at {url}", repr(exc))
+    return url
 
 
 @pytest.fixture
-def broker_url(redis_server: str) -> Iterator[str]:
+def broker_url(redis_server: str, _redis_service: tuple[str, bool]) -> Iterator[str]:
     """A Redis database of its own for one test, flushed before and after."""
-    import redis
-
-    db = 9 + (os.getpid() % 6)
+    # on the shared server, numbered databases keep concurrent sessions apart (mostly)
+    db = 1 if _redis_service[1] else 9 + (os.getpid() % 6)
     url = f"{redis_server}/{db}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
+    flush_redis(url)
     yield url
-    client.flushdb()
-    client.close()
+    flush_redis(url)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +105,7 @@ def pg_server() -> str:
             conn.execute(sa.text("select 1"))
         engine.dispose()
     except Exception as exc:
-        _unavailable(f"PostgreSQL at {PG_URL}", repr(exc).splitlines()[0])
+        unavailable(f"PostgreSQL at {PG_URL}", repr(exc).splitlines()[0])
     return PG_URL
 
 
@@ -78,21 +115,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'posterlab.db'}"
         return
-    base = request.getfixturevalue("pg_server")
-    yield from pg_schema_url(base)
+    with pg_schema(request.getfixturevalue("pg_server")) as url:
+        yield url
 
 
 @pytest.fixture
 def pg_url(pg_server: str) -> Iterator[str]:
-    yield from pg_schema_url(pg_server)
+    """A PostgreSQL URL on a schema of this test's own, dropped afterwards."""
+    with pg_schema(pg_server) as url:
+        yield url
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator:
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """``start_worker(*args, env=..., name=...)``: real workers, all stopped after the test."""
     workers: list[WorkerProcess] = []
 
     def start(*args: str, env: dict[str, str], name: str = "w") -> WorkerProcess:
-        w = WorkerProcess(list(args), env, tmp_path / f"worker-{name}-{len(workers)}.log")
+        w = WorkerProcess(args, env, tmp_path / f"worker-{name}-{len(workers)}.log")
         workers.append(w)
         return w
 

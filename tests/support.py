@@ -1,120 +1,52 @@
-"""Test support: worker processes, small manifests cut from the real data, DB reads."""
+"""What only the tests need beyond :mod:`posterlab.testing`: the rule for missing services,
+and the room that lets timing tests run alone in a parallel run.
+
+Workers, the CLI, environments, schemas, Redis servers, manifests and database reads
+are the harness's, shared with the benchmarks: import them from ``posterlab.testing``.
+"""
 
 from __future__ import annotations
 
-import csv
+import fcntl
 import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
-import sqlalchemy as sa
-
-from posterlab.storage.engine import make_engine
+import pytest
 
 
-def sample_manifest(data_dir: Path, out: Path, n: int) -> Path:
-    """The first ``n`` rows of posters/index.csv, their posters copied beside it (tmp)."""
-    src = data_dir / "posters" / "index.csv"
-    (out / "posters").mkdir(parents=True, exist_ok=True)
-    target = out / "index.csv"
-    # index.csv is latin-1 (it carries MovieGenre.csv's bytes): copy it byte for byte
-    with open(src, newline="", encoding="latin-1") as fin, \
-            open(target, "w", newline="", encoding="latin-1") as fout:
-        reader = csv.DictReader(fin)
-        writer = csv.DictWriter(fout, fieldnames=reader.fieldnames or [])
-        writer.writeheader()
-        for i, row in enumerate(reader):
-            if i >= n:
-                break
-            poster = row["poster_file"]
-            shutil.copyfile(data_dir / "posters" / poster, out / poster)
-            writer.writerow(row)
-    return target
+def unavailable(what: str, why: str) -> NoReturn:
+    """Skip a test whose service is missing on a laptop; fail it under CI (``CI`` set).
+
+    So a broken CI machine can never pass by skipping.
+    """
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI but unavailable: {why}")
+    pytest.skip(f"{what} unavailable: {why}")
 
 
-def rows(db_url: str, sql: str, **params: Any) -> list[dict[str, Any]]:
-    engine = make_engine(db_url, readonly=True)
-    try:
-        with engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
-    finally:
-        engine.dispose()
+@contextmanager
+def room(folder: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold the test room of the processes of one parallel run: shared, or all to oneself.
 
-
-def env_for(db_url: str, blob_dir: Path, broker: str | None = None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTERLAB_")}
-    env.update(POSTERLAB_DATABASE_URL=db_url, POSTERLAB_BLOB_DIR=str(blob_dir))
-    if broker:
-        env["POSTERLAB_BROKER_URL"] = broker
-    env.update(extra)
-    return env
-
-
-def posterlab_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "posterlab", *args]
-
-
-class WorkerProcess:
-    """A real ``posterlab worker`` in its own process group."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._fh = open(log, "wb")
-        self.proc = subprocess.Popen(posterlab_cmd("worker", *args), env=env, stdout=self._fh,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_text(errors="replace")
-            if " ready." in text:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{text[-3000:]}")
-            time.sleep(0.2)
-        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self, timeout: float = 30) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._fh.close()
-
-    def kill(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-
-
-def run_cli(*args: str, env: dict[str, str], check: bool = True, timeout: float = 600
-            ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``posterlab`` command; on failure show its output."""
-    proc = subprocess.run(posterlab_cmd(*args), env=env, capture_output=True, text=True,
-                          timeout=timeout)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def pg_schema_url(base: str) -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    import sqlalchemy as sa
-
-    schema = f"t_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    engine.dispose()
+    Tests that measure time (a rate, a sweep after two seconds) go wrong when the other
+    test processes take the CPU, so they run alone. Two locks in ``folder``: everyone
+    passes the turnstile to enter, and an exclusive test holds it while it waits for the
+    room to empty, so that a stream of shared tests cannot keep it waiting forever.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "room.lock", "a+b") as room_fh, \
+            open(folder / "turnstile.lock", "a+b") as gate_fh:
+        fcntl.flock(gate_fh, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room_fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        finally:
+            if not exclusive:
+                fcntl.flock(gate_fh, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(room_fh, fcntl.LOCK_UN)
+            fcntl.flock(gate_fh, fcntl.LOCK_UN)

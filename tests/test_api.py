@@ -11,8 +11,7 @@ import pytest
 import posterlab
 from posterlab.demo import make_demo_set
 from posterlab.errors import InputError
-
-from support import env_for, run_cli
+from posterlab.testing import env_for, run_cli
 
 
 @pytest.fixture

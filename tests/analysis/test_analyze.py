@@ -14,6 +14,9 @@ from posterlab.analysis import AnalysisResult, TrainingPlan, analyze, design_mat
 from posterlab.analysis.ensemble import FittedModel
 from posterlab.analysis.synthetic import TRUE_EFFECTS, synthetic_frame
 
+# one test process builds the module's expensive fixture once for all of its tests
+pytestmark = pytest.mark.xdist_group("analyze")
+
 FAST = TrainingPlan(hidden_sizes=(4,), folds=2, epochs=40, ensemble=2)
 
 

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from posterlab.storage.export import COLUMNS
+from posterlab.testing import env_for, pg_schema, run_cli
 
-from support import env_for, pg_schema_url, run_cli
+# one test process builds the module's expensive fixture once for all of its tests
+pytestmark = pytest.mark.xdist_group("cli-demo")
 
 CONTRACT = ["imdb_id", "title", "score", "genres", "status", "error", "face_count",
             "mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v", "brightness",
@@ -26,7 +28,7 @@ def demo_run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if request.param == "sqlite":
         yield from _demo(out, f"sqlite:///{out / 'posterlab.db'}")
         return
-    for url in pg_schema_url(request.getfixturevalue("pg_server")):
+    with pg_schema(request.getfixturevalue("pg_server")) as url:
         yield from _demo(out, url)
 
 

@@ -17,8 +17,7 @@ from posterlab.manifest import PosterRef
 from posterlab.storage import posters, runs
 from posterlab.storage.engine import make_engine, session_factory, transaction
 from posterlab.storage.schema import ensure_schema
-
-from support import env_for, posterlab_cmd, rows, run_cli, sample_manifest
+from posterlab.testing import env_for, posterlab_cmd, rows, run_cli, sample_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,7 @@ import pytest
 from posterlab.faces.local import LocalDetector
 from posterlab.imaging import PreprocessConfig, analyze_bytes
 from posterlab.storage.models import SCALAR_COLUMNS
-
-from support import env_for, rows, run_cli, sample_manifest
+from posterlab.testing import env_for, rows, run_cli, sample_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

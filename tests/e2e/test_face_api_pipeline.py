@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -12,17 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import env_for, posterlab_cmd, rows, run_cli, sample_manifest
+from posterlab.testing import env_for, free_port, posterlab_cmd, rows, run_cli, sample_manifest
 
 pytestmark = pytest.mark.slow
 
 KEY = "k3y-that-must-stay-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

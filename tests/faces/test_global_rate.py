@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ import pytest
 import redis
 import requests
 
+from posterlab.testing import free_port
+
 HERE = Path(__file__).resolve().parent
 RATE = 20.0
 DURATION = 8.0
 CLIENTS = 4
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_healthy(url: str, server: subprocess.Popen) -> None:
@@ -39,6 +34,7 @@ def wait_healthy(url: str, server: subprocess.Popen) -> None:
 
 @pytest.mark.slow
 @pytest.mark.redis
+@pytest.mark.exclusive  # a rate measured over 8 s
 def test_four_processes_sharing_20_per_second_get_20_per_second_and_no_429(
         redis_client: redis.Redis, redis_server: str, noise_png: bytes, tmp_path: Path) -> None:
     image = tmp_path / "noise.png"

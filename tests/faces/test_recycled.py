@@ -20,6 +20,7 @@ def _jpeg() -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow  # child processes that load the detector, about 9 s
 def test_recycled_detector_answers_like_the_local_one_and_replaces_its_child() -> None:
     image = _jpeg()
     recycled = RecycledDetector(per_process=2)

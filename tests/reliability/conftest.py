@@ -1,4 +1,4 @@
-"""Fixtures of the fault tests: a Redis of the test's own, runs followed in the database,
+"""Fixtures of the fault tests: Redis servers of the test's own, runs followed in the database,
 pool children found in /proc, worker logs read back."""
 
 from __future__ import annotations
@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,13 +14,17 @@ from typing import Any
 
 import pytest
 
-from support import rows, run_cli
+from posterlab.testing import (
+    RedisServer,
+    children_of,
+    free_port,
+    pool_children,
+    redis_server_installed,
+    rows,
+    run_cli,
+)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from support import unavailable
 
 
 @pytest.fixture
@@ -31,79 +32,11 @@ def any_port() -> Callable[[], int]:
     return free_port
 
 
-class RedisServer:
-    """A ``redis-server`` on its own port, append-only, fsync on every write."""
-
-    def __init__(self, folder: Path, password: str | None = None) -> None:
-        self.folder = folder
-        self.password = password
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        folder.mkdir(parents=True, exist_ok=True)
-        self.start()
-
-    def url(self, db: int = 0) -> str:
-        auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                "--dir", str(self.folder), "--daemonize", "no"]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self._log = open(self.folder / "redis.log", "ab")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if self.ping():
-                return
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start:\n"
-                             + (self.folder / "redis.log").read_text()[-2000:])
-
-    def ping(self) -> bool:
-        import redis
-
-        try:
-            client = redis.Redis.from_url(self.url(), socket_connect_timeout=0.5)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-        except redis.RedisError:
-            return False
-
-    def client(self, db: int = 0) -> Any:
-        import redis
-
-        return redis.Redis.from_url(self.url(db), socket_connect_timeout=2)
-
-    def kill(self) -> None:
-        """SIGKILL: what survives is what the append-only file holds."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     """Start Redis servers of this test's own (``own_redis(password=...)``)."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI")
-        pytest.skip("redis-server not installed")
+    if not redis_server_installed():
+        unavailable("redis-server", "not installed")
     servers: list[RedisServer] = []
 
     def start(password: str | None = None) -> RedisServer:
@@ -188,27 +121,10 @@ def status_sweep() -> Callable[..., dict[str, Any]]:
     return status
 
 
-def pool_children(pid: int) -> list[int]:
-    """Celery's prefork pool processes of a worker: the children of ``pid`` forked from it
-    (same command line), not the fetch worker it starts beside its pool."""
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        children += [int(c) for c in text]
-    own = _cmdline(pid)
-    return [c for c in children if _cmdline(c) == own]
-
-
-def _cmdline(pid: int) -> bytes | None:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # gone meanwhile
-        return None
-
-
-@pytest.fixture
-def children_of() -> Callable[[int], list[int]]:
-    return pool_children
+@pytest.fixture(name="children_of")
+def children_of_fixture() -> Callable[[int], list[int]]:
+    """Child pids of a pid (Celery's prefork pool processes of a worker)."""
+    return children_of
 
 
 RECEIVED = re.compile(r"Task (posterlab\.\w+)\[([0-9a-f-]+)\] received")

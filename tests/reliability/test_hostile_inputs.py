@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from support import env_for, rows, run_cli
+from posterlab.testing import env_for, rows, run_cli
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from support import env_for, rows, run_cli
+from posterlab.testing import env_for, rows, run_cli
 
 pytestmark = pytest.mark.slow
 

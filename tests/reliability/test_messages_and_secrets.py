@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from support import env_for, posterlab_cmd, rows, run_cli, sample_manifest
+from posterlab.testing import (
+    env_for,
+    free_port,
+    posterlab_cmd,
+    rows,
+    run_cli,
+    sample_manifest,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -157,14 +164,15 @@ def _secrets_scenario(data_dir, tmp_path, env, db_url, broker, redis_server, sta
         got = run_cli(*cmd, env=env)
         texts[" ".join(cmd)] = got.stdout + got.stderr
     # errors of commands that cannot reach a server name the server, never the password
+    dead = free_port()  # nothing listens there (port + 1 may be another test's server)
     for what, bad_env, cmd in (
             ("broker refuses the password", {**env, "POSTERLAB_BROKER_URL":
              redis_server.url().replace("s3cr3t", "wr0ngs3cret")},
              ["enqueue", str(manifest), "--run", "never"]),
             ("database unreachable", {**env, "POSTERLAB_DATABASE_URL":
-             f"postgresql://postgres:pgs3cr3tpw@127.0.0.1:{port + 1}/none"}, ["status"]),
+             f"postgresql://postgres:pgs3cr3tpw@127.0.0.1:{dead}/none"}, ["status"]),
             ("broker unreachable", {**env, "POSTERLAB_BROKER_URL":
-             f"redis://:s3cr3t@127.0.0.1:{port + 1}/0"}, ["status", "--json"])):
+             f"redis://:s3cr3t@127.0.0.1:{dead}/0"}, ["status", "--json"])):
         got = run_cli(*cmd, env=bad_env, check=False, timeout=120)
         texts[what] = got.stdout + got.stderr
     assert "secret-run" in texts["status --json --run secret-run"]

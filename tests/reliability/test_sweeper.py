@@ -12,8 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from posterlab.storage.engine import make_engine
-
-from support import env_for, run_cli, sample_manifest
+from posterlab.testing import env_for, run_cli, sample_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 

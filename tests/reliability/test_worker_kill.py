@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import env_for, rows, run_cli, sample_manifest
+from posterlab.testing import env_for, rows, run_cli, sample_manifest
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
