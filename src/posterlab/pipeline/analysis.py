@@ -20,14 +20,15 @@ def analyze_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
     Whatever goes wrong, the run's analysis ends ``done`` or ``failed`` (with the error),
     never stuck in ``running``; ``posterlab analyze`` re-runs it by hand.
     """
+    with transaction(factory) as session:  # first: the sweeper leaves a running one alone
+        previous = runs.get_run(session, run_id).analysis
+        runs.save_analysis(session, run_id, state=AnalysisState.RUNNING, result=previous)
     try:
         from posterlab.analysis import analyze
         from posterlab.storage.export import results_frame
 
-        with transaction(factory) as session:
-            run = runs.get_run(session, run_id)
-            frame = results_frame(session, run, vectors=True)
-            runs.save_analysis(session, run_id, state=AnalysisState.RUNNING, result=run.analysis)
+        with factory() as session:
+            frame = results_frame(session, runs.get_run(session, run_id), vectors=True)
         done = frame[frame["status"] == End.DONE].reset_index(drop=True)
         result = analyze(done, seed=0).to_dict()
     except Exception as exc:
