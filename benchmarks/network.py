@@ -32,8 +32,6 @@ import csv
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,6 +43,8 @@ from typing import Any
 
 import _common as c
 from fetch_many import _handler, _Server
+
+from posterlab import testing as h
 
 QUEUES = ("fetch", "extract", "faces", "analysis")
 ALLOW = {"POSTERLAB_FETCH_ALLOW": "127.0.0.1"}
@@ -156,37 +156,14 @@ def url_manifest(manifest: Path, base: str) -> Path:
 # ---------------------------------------------------------------- private Redis
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def private_redis(folder: Path) -> Iterator[str]:
     """A redis-server of this run alone (no persistence); yields its URL."""
-    import redis
-
-    port = free_port()
-    log = open(folder / "redis.log", "wb")
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(folder)],
-                            stdout=log, stderr=subprocess.STDOUT)
-    url = f"redis://127.0.0.1:{port}/0"
+    server = h.RedisServer(folder / "redis", durable=False)
     try:
-        client = redis.Redis.from_url(url)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        client.close()
-        yield url
+        yield server.url(0)
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        server.stop()
 
 
 class QueueSampler:
@@ -230,20 +207,20 @@ class QueueSampler:
 
 def embedded(manifest: Path, work: Path, tag: str, extra: dict[str, str]) -> dict[str, Any]:
     """``posterlab run --no-analysis`` on every core, fresh SQLite and blobs; wall clock."""
-    folder = c.fresh_dir(work / tag)
+    folder = h.fresh_dir(work / tag)
     db = f"sqlite:///{folder / 'posterlab.db'}"
-    env = c.env_for(db, folder / "blobs", **extra)
+    env = h.env_for(db, folder / "blobs", **extra)
     t0 = time.perf_counter()
-    c.run_cli("run", str(manifest), "--workers", str(os.cpu_count() or 1), "--no-analysis",
+    h.run_cli("run", str(manifest), "--workers", str(os.cpu_count() or 1), "--no-analysis",
               "--run", "bench", env=env)
     seconds = time.perf_counter() - t0
-    counts = c.poster_counts(db, "bench")
-    c.dispose_engines()
+    counts = h.poster_counts(db, "bench")
+    h.dispose_engines()
     return {"seconds": round(seconds, 2), "done": counts.get("done", 0),
             "failed": counts.get("failed", 0)}
 
 
-def wait_settled(worker: c.Worker, quiet: float = 3.0, timeout: float = 60) -> None:
+def wait_settled(worker: h.WorkerProcess, quiet: float = 3.0, timeout: float = 60) -> None:
     """Wait until every process of the worker has said " ready." (the default command
     may start a fetch worker beside the pool): no new one for ``quiet`` seconds."""
     worker.wait_ready()
@@ -258,29 +235,29 @@ def wait_settled(worker: c.Worker, quiet: float = 3.0, timeout: float = 60) -> N
 def distributed(manifest: Path, work: Path, tag: str, total: int,
                 extra: dict[str, str]) -> dict[str, Any]:
     """The default ``posterlab worker`` on a private Redis, then ``posterlab enqueue``."""
-    folder = c.fresh_dir(work / tag)
+    folder = h.fresh_dir(work / tag)
     db = f"sqlite:///{folder / 'posterlab.db'}"
     with private_redis(folder) as broker:
-        env = c.env_for(db, folder / "blobs", broker, **extra)
-        c.run_cli("db", "upgrade", env=env)
-        with c.Worker([], env, folder / "worker.log") as worker:
+        env = h.env_for(db, folder / "blobs", broker, **extra)
+        h.run_cli("db", "upgrade", env=env)
+        with h.WorkerProcess([], env, folder / "worker.log") as worker:
             wait_settled(worker)
             with QueueSampler(broker) as sampler:
                 t0 = time.perf_counter()
-                c.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
+                h.run_cli("enqueue", str(manifest), "--run", "bench", env=env)
                 counts = poll_until_done(db, total, worker)
                 seconds = time.perf_counter() - t0
-        c.dispose_engines()
+        h.dispose_engines()
     return {"seconds": round(seconds, 2), "done": counts.get("done", 0),
             "failed": counts.get("failed", 0), "queue_peaks": sampler.peaks,
             "redis_used_memory_peak_mb": round(sampler.memory_peak / 2**20, 2)}
 
 
-def poll_until_done(db: str, total: int, worker: c.Worker,
+def poll_until_done(db: str, total: int, worker: h.WorkerProcess,
                     every: float = 0.5) -> dict[str, int]:
     """Posters per status, read directly from the database until all have ended."""
     while True:
-        counts = c.poster_counts(db, "bench")
+        counts = h.poster_counts(db, "bench")
         if counts.get("done", 0) + counts.get("failed", 0) >= total:
             return counts
         if worker.proc.poll() is not None:
@@ -293,8 +270,8 @@ def poll_until_done(db: str, total: int, worker: c.Worker,
 
 def run_all(args: argparse.Namespace, work: Path) -> tuple[int, dict[str, Any], dict]:
     """Every run, one after the other; the server's answers counted over the URL runs."""
-    files = c.distinct_posters(work / "m", args.limit, args.data)
-    total = c.count_csv_rows(files)
+    files = h.sample_manifest(args.data, work / "m", args.limit, distinct=True)
+    total = h.count_csv_rows(files)
     stats: dict[str, int] = {}
     results: dict[str, Any] = {}
     modes = ["embedded"] + ([] if args.skip_distributed else ["distributed"])
