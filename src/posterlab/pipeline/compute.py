@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 
 from posterlab.errors import PosterlabError, RateLimited
 from posterlab.faces.base import usage_of
-from posterlab.fetch import fetch_bytes
-from posterlab.fetch.local import is_local
 from posterlab.imaging.features import analyze_bytes
 from posterlab.pipeline.context import StageContext
 from posterlab.pipeline.results import Box, Chain, Counted, Extracted, Failed, Fetched, Job, Result
@@ -93,9 +91,6 @@ def _failure(job: Job, exc: PosterlabError, *, retry_after: float | None = None)
 
 
 def _fetch(job: Job, ctx: StageContext) -> Result:
-    if job.source and is_local(job.source):  # read at once: no download threads needed
-        data = fetch_bytes(job.source, policy=ctx.policy)
-        return Fetched(job.poster_id, job.attempt, ctx.blobs.put(data), len(data))
     return fetch_all([job], ctx)[0]
 
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Rate, Settings
-from posterlab.fetch.local import is_local
 from posterlab.pipeline import Chain, Job, StageContext, Transition, compute_chain
 from posterlab.pipeline.claim import claim_and_plan
 from posterlab.pipeline.compute import fetch_all
@@ -129,14 +128,6 @@ def _lane(stage: Stage) -> str:
     return _IO if stage is Stage.FETCH else _CPU
 
 
-def _job_lane(job: Job) -> str:
-    """A local file is read where it is analyzed (the whole chain in one pool job, one
-    round trip); a URL is downloaded on a thread first."""
-    if job.stage is Stage.FETCH and job.source and is_local(job.source):
-        return _CPU
-    return _lane(job.stage)
-
-
 @dataclass
 class _Runner:
     """One embedded run's loop: claim a batch, hand it to its lane, record what finishes.
@@ -203,8 +194,7 @@ class _Runner:
                        for (stage, attempt), ids in groups.items()]
         for plan in planned:
             for job in plan.jobs:
-                lane = _job_lane(job)
-                self.in_flight[self.submit[lane](job)] = lane
+                self.in_flight[self.submit[_lane(job.stage)](job)] = _lane(job.stage)
             for moved in plan.moved:
                 self._follow(moved)
         return bool(groups)
