@@ -94,6 +94,9 @@ class Settings:
     fetch_read_timeout: float = 20.0
     fetch_concurrency: int = 32  # downloads at once per process: a thread each, mostly waiting
     fetch_per_host: int = 8  # at once to one host: polite to a CDN, still 8x one at a time
+    # messages waiting in any one queue; the rest wait in the database (deferred) until the
+    # queue has room, so the broker's memory stays flat however big the run
+    max_queued: int = 1000
     max_download_bytes: int = 20 * 1024 * 1024  # posters are ~30 KB; 20 MB is generous
     max_pixels: int = 50_000_000  # decompression-bomb guard, checked before decoding
     stuck_after_seconds: float = 900.0  # a claimed stage untouched this long is re-queued
@@ -128,7 +131,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``),
     ``POSTERLAB_FACE_API_BURST``, ``POSTERLAB_FETCH_ALLOW`` (comma-separated hosts or CIDRs),
     ``POSTERLAB_FETCH_CONCURRENCY`` (downloads at once, 32), ``POSTERLAB_FETCH_PER_HOST``
-    (downloads at once to one host, 8),
+    (downloads at once to one host, 8), ``POSTERLAB_MAX_QUEUED`` (messages waiting in any
+    one queue, 1000),
     ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
     (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds), ``POSTERLAB_PREPROCESS`` (a JSON
     object of :class:`~posterlab.imaging.preprocess.PreprocessConfig` overrides, e.g.
@@ -177,11 +181,13 @@ _INT_SETTINGS = (
     ("visibility_timeout", "POSTERLAB_VISIBILITY_TIMEOUT"),
     ("fetch_concurrency", "POSTERLAB_FETCH_CONCURRENCY"),
     ("fetch_per_host", "POSTERLAB_FETCH_PER_HOST"),
+    ("max_queued", "POSTERLAB_MAX_QUEUED"),
 )
 # Settings that count something and must be at least one, with the variable that sets them.
 _AT_LEAST_ONE = (
     ("fetch_concurrency", "POSTERLAB_FETCH_CONCURRENCY"),
     ("fetch_per_host", "POSTERLAB_FETCH_PER_HOST"),
+    ("max_queued", "POSTERLAB_MAX_QUEUED"),
 )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from celery import Celery
 from kombu import Exchange, Queue
 from sqlalchemy import select
@@ -113,16 +114,20 @@ def drain(app: Celery, queue: str) -> list[tuple[list[Any], dict[str, Any], bool
 
 
 @pytest.fixture
-def app(env, unreachable: tuple[StageContext, int]) -> Iterator[Celery]:
-    """An app over the in-memory transport whose process state is this test's store."""
-    app = create_app(env.settings.with_(broker_url="memory://"))
+def app(env, unreachable: tuple[StageContext, int], broker_url: str) -> Iterator[Celery]:
+    """An app over a real Redis of this test's own whose process state is this test's
+    store (the tasks run in this process; nothing consumes the queues but the test)."""
+    settings = env.settings.with_(broker_url=broker_url)
+    app = create_app(settings)
     state = app.posterlab_state  # type: ignore[attr-defined]
-    state.pid, state.factory, state.ctx = os.getpid(), env.factory, unreachable[0]
-    for queue in QUEUES:  # the in-memory broker is shared by the whole process
-        drain(app, queue)
+    ctx = unreachable[0]
+    ctx.redis_client = redis.Redis.from_url(broker_url)
+    state.settings, state.pid, state.factory, state.ctx = settings, os.getpid(), env.factory, ctx
+    with app.connection_for_write() as conn:  # bindings anew: the database was flushed
+        for queue in app.amqp.queues.values():
+            queue(conn.default_channel).declare()
     yield app
-    for queue in QUEUES:
-        drain(app, queue)
+    ctx.redis_client.close()
 
 
 def test_handle_treats_a_forged_attempt_as_the_first(

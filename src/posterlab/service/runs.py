@@ -114,18 +114,21 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
     again when the broker has nothing for them.
     """
     from kombu.exceptions import OperationalError
+    from redis import RedisError
 
-    from posterlab.workers.celery_app import create_app, publish
+    from posterlab.workers.celery_app import create_app
+    from posterlab.workers.queues import open_backlog
     from posterlab.workers.sweeper import sweep
 
     app = create_app(store.settings)
     name = run_name or default_run_name(manifest)
     sent = 0
     try:
-        with app.producer_or_acquire() as producer:
+        with open_backlog(app, store.factory, store.settings) as queues, \
+                app.producer_or_acquire() as producer:
             def on_batch(ids: list[int], rows: int) -> None:
                 nonlocal sent
-                sent += publish(app, Stage.FETCH, ids, producer=producer)
+                sent += queues.send(Stage.FETCH, ids, producer=producer)
                 if on_rows is not None:
                     on_rows(rows, sent)
 
@@ -133,7 +136,7 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
                               run_name=name, mode="distributed", poster_dir=poster_dir,
                               limit=limit, on_batch=on_batch)
         swept = sweep(app, store.factory, store.settings, ingested.run_id, unclaimed_after=0)
-    except OperationalError as exc:
+    except (OperationalError, RedisError) as exc:
         raise broker_unreachable(store, exc, "run the same `posterlab enqueue` again") from None
     return _enqueued(name, ingested, sent, swept.posters)
 
@@ -173,14 +176,17 @@ def retry(store: Store, run_name: str | None = None, *, reason: str | None = Non
         return Retried(name, mode, 0, None)
     if mode == "distributed":
         from kombu.exceptions import OperationalError
+        from redis import RedisError
 
-        from posterlab.workers.celery_app import create_app, publish
+        from posterlab.workers.celery_app import create_app
+        from posterlab.workers.queues import open_backlog
 
         app = create_app(store.settings)
         try:
-            with app.producer_or_acquire() as producer:
-                publish(app, Stage.FETCH, ids, producer=producer)
-        except OperationalError as exc:
+            with open_backlog(app, store.factory, store.settings) as queues, \
+                    app.producer_or_acquire() as producer:
+                queues.send(Stage.FETCH, ids, producer=producer)
+        except (OperationalError, RedisError) as exc:
             raise broker_unreachable(store, exc, "run `posterlab status`") from None
         return Retried(name, mode, len(ids), None)
     done = process(store, run_id, name, workers=workers, on_progress=on_progress)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -24,6 +25,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -73,6 +76,9 @@ class Poster(Base):
         # recent activity of a run (status: speed, workers seen) reads a few rows of
         # millions by this range instead of every finished poster of the run
         Index("ix_posters_run_updated", "run_id", "updated_at"),
+        # the few posters waiting for room in their stage's queue, found without a scan
+        Index("ix_posters_deferred", "status", "id", sqlite_where=text("deferred"),
+              postgresql_where=text("deferred")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -97,6 +103,9 @@ class Poster(Base):
     rate_limited: Mapped[int] = mapped_column(Integer, default=0)
     retries: Mapped[int] = mapped_column(Integer, default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
+    # waiting in the database for room in its stage's queue (bounded by max_queued);
+    # published, and cleared, when the queue drains
+    deferred: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # set while a worker holds the poster's current stage; a stale value means the
     # worker died mid-stage and the sweeper may re-queue the poster
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

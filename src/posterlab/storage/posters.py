@@ -90,11 +90,16 @@ def pending_poster_ids(session: Session, run_id: int, *, limit: int | None = Non
     return list(session.scalars(stmt))
 
 
-def pending_posters(session: Session, run_id: int) -> list[tuple[int, str]]:
-    """(id, stage) of the run's posters that are not done or failed, in id order."""
-    rows = session.execute(select(Poster.id, Poster.status).where(
-        Poster.run_id == run_id, Poster.status.in_(PENDING)).order_by(Poster.id))
-    return [(r.id, r.status) for r in rows]
+def pending_posters(session: Session, run_id: int, *, after: int = 0,
+                    limit: int | None = None) -> list[tuple[int, str]]:
+    """(id, stage) of the run's posters that are not done or failed, in id order: those
+    with an id above ``after``, at most ``limit`` of them (a window of a big run)."""
+    stmt = (select(Poster.id, Poster.status)
+            .where(Poster.run_id == run_id, Poster.status.in_(PENDING), Poster.id > after)
+            .order_by(Poster.id))
+    if limit:
+        stmt = stmt.limit(limit)
+    return [(r.id, r.status) for r in session.execute(stmt)]
 
 
 def current_stage(session: Session, poster_id: int) -> str | None:
@@ -307,7 +312,9 @@ def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,
     stale = Poster.claimed_at < now - older_than
     if include_unclaimed:
         waited = now - (older_than if unclaimed_for is None else unclaimed_for)
-        stale = stale | (Poster.claimed_at.is_(None) & (Poster.updated_at <= waited))
+        # a deferred poster is not lost: it waits for room in its queue (backlog.py)
+        stale = stale | (Poster.claimed_at.is_(None) & Poster.deferred.is_(False)
+                         & (Poster.updated_at <= waited))
     rows = session.execute(
         select(Poster.id, Poster.status).where(
             Poster.run_id == run_id, Poster.status.in_(PENDING), stale)

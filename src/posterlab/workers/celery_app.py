@@ -1,4 +1,4 @@
-"""Celery, all in one place: the app factory, the tasks, publishing, per-process state.
+"""Celery, all in one place: the app factory, the tasks, per-process state.
 
 Nothing is created at import: :func:`create_app` builds an app and registers the tasks
 on it. The tasks are thin: they take a message's poster ids, run them through
@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +21,13 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
-from posterlab.pipeline import StageContext, Transition, analyze_run, backoff, run_batch
+from posterlab.pipeline import StageContext, analyze_run, backoff, run_batch
 from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
 from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
+from posterlab.workers.queues import PUBLISH_RETRY, Backlog, publish
 
 log = logging.getLogger(__name__)
 
-# a broker restart takes seconds: keep trying to publish for about half a minute
-PUBLISH_RETRY = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5,
-                 "interval_max": 1.0}
 DB_RETRY_COUNTDOWN = 5.0  # database down or locked for long: the batch comes back later
 # posters of a fetch message claimed, downloaded at once and recorded together: two
 # transactions per group, and short (one download's deadline) so a claim never looks
@@ -48,12 +44,23 @@ class ProcessState:
     pid: int = -1
     factory: sessionmaker[Session] | None = None
     ctx: StageContext | None = None
+    backlog: Backlog | None = None
 
     def ensure(self) -> tuple[sessionmaker[Session], StageContext]:
         if self.pid != os.getpid() or self.factory is None or self.ctx is None:
             self.factory, self.ctx = _open_process(self.settings)
+            self.backlog = None
             self.pid = os.getpid()
         return self.factory, self.ctx
+
+    def backlog_for(self, app: Celery) -> Backlog:
+        """This process's bounded publisher (built on first use, after a fork)."""
+        factory, ctx = self.ensure()
+        if self.backlog is None:
+            if ctx.redis_client is None:
+                raise RuntimeError("a worker process's stage context has no Redis client")
+            self.backlog = Backlog(app, factory, ctx.redis_client, self.settings.max_queued)
+        return self.backlog
 
 
 def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageContext]:
@@ -106,51 +113,17 @@ def create_app(settings: Settings) -> Celery:
 
 def state_of(app: Celery) -> tuple[sessionmaker[Session], StageContext]:
     """The calling process's (session factory, stage context) for ``app``."""
+    return _process_state(app).ensure()
+
+
+def backlog_of(app: Celery) -> Backlog:
+    """The calling process's bounded publisher for ``app``."""
+    return _process_state(app).backlog_for(app)
+
+
+def _process_state(app: Celery) -> ProcessState:
     state: ProcessState = app.posterlab_state  # type: ignore[attr-defined]
-    return state.ensure()
-
-
-# ---------------------------------------------------------------- publishing
-
-
-def publish(app: Celery, stage: Stage, poster_ids: Sequence[int], *, attempt: int = 1,
-            countdown: float | None = None, producer: Any = None) -> int:
-    """Queue ``stage`` for these posters, ``stage.ids_per_message`` ids a message.
-
-    The one way work enters a queue (tasks, the sweeper, enqueue, retry). Returns the
-    number of messages sent.
-    """
-    task = app.tasks[stage.task_name]
-    size = stage.ids_per_message
-    sent = 0
-    for start in range(0, len(poster_ids), size):
-        args, kwargs = stage.message(list(poster_ids[start:start + size]), attempt)
-        task.apply_async(args=args, kwargs=kwargs, countdown=countdown, producer=producer,
-                         retry=True, retry_policy=PUBLISH_RETRY)
-        sent += 1
-    return sent
-
-
-def publish_analysis(app: Celery, run_id: int, producer: Any = None) -> None:
-    app.tasks[ANALYSIS_TASK].apply_async(args=[run_id], producer=producer, retry=True,
-                                         retry_policy=PUBLISH_RETRY)
-
-
-def follow(app: Celery, transitions: Iterable[Transition]) -> None:
-    """Publish where each poster goes next: its next stage now (grouped), a retry later,
-    the run's analysis when it was the run's last poster."""
-    now: dict[Stage, list[int]] = defaultdict(list)
-    with app.producer_or_acquire() as producer:
-        for t in transitions:
-            if t.stage is not None and t.delay is not None:
-                publish(app, t.stage, [t.poster_id], attempt=t.attempt, countdown=t.delay,
-                        producer=producer)
-            elif t.stage is not None:
-                now[t.stage].append(t.poster_id)
-            if t.analysis_due:
-                publish_analysis(app, t.run_id, producer=producer)
-        for stage, ids in now.items():
-            publish(app, stage, ids, producer=producer)
+    return state
 
 
 # ---------------------------------------------------------------- tasks
@@ -160,6 +133,7 @@ def handle(app: Celery, stage: Stage, poster_ids: Any, attempt: Any) -> None:
     """Work a message of ``stage``: its posters in groups, then publish what follows."""
     ids, attempt = valid_ids(poster_ids), max(1, int(attempt))
     factory, ctx = state_of(app)
+    queues = backlog_of(app)
     group = FETCH_GROUP if stage is Stage.FETCH else len(ids) or 1
     for start in range(0, len(ids), group):
         chunk = ids[start:start + group]
@@ -172,7 +146,9 @@ def handle(app: Celery, stage: Stage, poster_ids: Any, attempt: Any) -> None:
             publish(app, stage, chunk, attempt=attempt,
                     countdown=backoff(1) + DB_RETRY_COUNTDOWN)
             continue
-        follow(app, moved)
+        queues.follow(moved)
+    # this message's room in the queue is free again: fill it from the deferred posters
+    queues.top_up(stage)
 
 
 def valid_ids(value: Any) -> list[int]:

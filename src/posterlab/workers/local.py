@@ -93,7 +93,7 @@ def run_embedded(factory: sessionmaker[Session], settings: Settings, run_id: int
     io: Submit = lambda job: downloads.submit(fetch_all, [job], ctx)  # noqa: E731
     runner = _Runner(factory, ctx, run_id, {_IO: io, _CPU: cpu},
                      {_IO: settings.fetch_concurrency, _CPU: workers * IN_FLIGHT_PER_WORKER},
-                     on_progress)
+                     on_progress, window=settings.max_queued)
     try:
         runner.run()
     except KeyboardInterrupt:
@@ -149,13 +149,13 @@ class _Runner:
         default_factory=lambda: {_IO: [], _CPU: []})
     delayed: list[tuple[float, Work]] = field(default_factory=list)  # a heap by due time
     in_flight: dict[Future[Chain], str] = field(default_factory=dict)  # future -> lane
+    window: int = 1000  # pending posters read from the database at a time
+    cursor: int | None = 0  # the last poster id read; None once the run is read through
 
     def run(self) -> None:
-        with transaction(self.factory) as session:
-            pending = posters.pending_posters(session, self.run_id)
-        for pid, status in reversed(pending):
-            self.queues[_lane(Stage(status))].append((pid, Stage(status), 1))
-        while any(self.queues.values()) or self.in_flight or self.delayed:
+        while (self.cursor is not None or any(self.queues.values()) or self.in_flight
+               or self.delayed):
+            self._refill()
             self._release_due()
             started = [self._start(lane, room) for lane in (_CPU, _IO)
                        if (room := self._room(lane)) > 0]
@@ -165,6 +165,21 @@ class _Runner:
                 self._record(self._finished())
             elif self.delayed:
                 time.sleep(max(0.0, min(1.0, self.delayed[0][0] - time.monotonic())))
+
+    def _refill(self) -> None:
+        """Read the next window of the run's pending posters once the queues run low:
+        a million-poster run holds ``window`` of them in memory, not a million."""
+        if self.cursor is None or sum(map(len, self.queues.values())) > self.window // 2:
+            return
+        with transaction(self.factory) as session:
+            pending = posters.pending_posters(session, self.run_id, after=self.cursor,
+                                              limit=self.window)
+        self.cursor = pending[-1][0] if len(pending) == self.window else None
+        fresh: dict[str, list[Work]] = {_IO: [], _CPU: []}
+        for pid, status in reversed(pending):
+            fresh[_lane(Stage(status))].append((pid, Stage(status), 1))
+        for lane, works in fresh.items():  # the new window goes after what is queued
+            self.queues[lane][:0] = works
 
     def _room(self, lane: str) -> int:
         """How many more posters ``lane`` may start now."""

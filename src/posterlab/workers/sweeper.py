@@ -10,6 +10,9 @@ Three ways work gets lost, and what finds them:
   delivered less than ``stuck_after`` ago) -> re-published;
 - the run's analysis was claimed but its message never arrived -> re-published.
 
+Re-published posters go through the queue bound like any other (what does not fit waits
+deferred), and each sweep tops the queues up from the deferred posters.
+
 Re-publishing is always safe: tasks are idempotent, a second message for a poster that
 already moved on does nothing. Runs from ``posterlab status`` and ``posterlab enqueue``.
 """
@@ -29,7 +32,7 @@ from posterlab.stages import QUEUES, AnalysisState, Stage
 from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
-from posterlab.workers.celery_app import publish, publish_analysis
+from posterlab.workers.queues import open_backlog, publish_analysis
 
 BROKER_TIMEOUT = 2.0  # seconds: status must stay quick when the broker is down
 
@@ -89,9 +92,12 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     by_stage: dict[Stage, list[int]] = defaultdict(list)
     for pid, stage in stuck:
         by_stage[Stage(stage)].append(pid)
-    with app.producer_or_acquire() as producer:
+    with open_backlog(app, factory, settings) as queues, \
+            app.producer_or_acquire() as producer:
         for stage, ids in by_stage.items():
-            publish(app, stage, ids, producer=producer)
+            queues.send(stage, ids, producer=producer)
+        for stage in Stage:  # deferred posters whose queue drained with nobody to notice
+            queues.top_up(stage, producer=producer)
     return Swept(posters=len(stuck))
 
 
