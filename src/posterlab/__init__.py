@@ -35,12 +35,13 @@ def _store(create: bool = False, readonly: bool = False, **settings: Any) -> Sto
 def run(manifest: str | Path, *, db: str | None = None, run: str | None = None,
         workers: int | None = None, limit: int | None = None,
         poster_dir: str | Path | None = None, blob_dir: str | Path | None = None,
-        analysis: bool = True) -> dict[str, Any]:
+        analysis: bool = True, profile: str | None = None) -> dict[str, Any]:
     """Process a manifest here, like ``posterlab run``; the run's ``status`` dict, with
-    ``processed`` (posters done and failed now) and ``interrupted``."""
+    ``processed`` (posters done and failed now) and ``interrupted``. ``profile``:
+    ``course``, ``standard`` or ``full`` (the features computed)."""
     from posterlab.service import run_manifest, status
 
-    with _store(create=True, database_url=db,
+    with _store(create=True, database_url=db, profile=profile,
                 blob_dir=Path(blob_dir) if blob_dir else None) as store:
         done = run_manifest(store, Path(manifest), run_name=run, workers=workers, limit=limit,
                             poster_dir=Path(poster_dir) if poster_dir else None,
@@ -52,13 +53,14 @@ def run(manifest: str | Path, *, db: str | None = None, run: str | None = None,
 
 def enqueue(manifest: str | Path, *, db: str | None = None, broker: str | None = None,
             run: str | None = None, limit: int | None = None,
-            poster_dir: str | Path | None = None) -> dict[str, Any]:
+            poster_dir: str | Path | None = None, profile: str | None = None
+            ) -> dict[str, Any]:
     """Queue a manifest for workers, like ``posterlab enqueue``; what was queued."""
     from dataclasses import asdict
 
     from posterlab.service import enqueue_manifest
 
-    with _store(create=True, database_url=db, broker_url=broker) as store:
+    with _store(create=True, database_url=db, broker_url=broker, profile=profile) as store:
         done = enqueue_manifest(store, Path(manifest), run_name=run, limit=limit,
                                 poster_dir=Path(poster_dir) if poster_dir else None)
         return asdict(done)

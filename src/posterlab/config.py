@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from posterlab.errors import ConfigError
+from posterlab.features_schema import DEFAULT_PROFILE, PROFILES
 
 FACE_PROVIDERS = ("local", "http", "azure")
 _RATE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour)s?\s*$")
@@ -104,6 +105,15 @@ class Settings:
     # longer than any task and retry countdown, so a slow task is not run twice
     visibility_timeout: int = 2 * 3600
     preprocess: Mapping[str, Any] = field(default_factory=dict)  # overrides of PreprocessConfig
+    # which features a new run computes: course | standard | full (features_schema.PROFILES)
+    profile: str = DEFAULT_PROFILE
+
+    def preprocess_overrides(self) -> dict[str, Any]:
+        """The preprocessing a new run carries: ``preprocess`` with the profile in it."""
+        overrides = dict(self.preprocess)
+        if self.profile != DEFAULT_PROFILE:
+            overrides["profile"] = self.profile
+        return overrides
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""
@@ -120,6 +130,8 @@ class Settings:
             "face_api_key": "***" if self.face_api_key else None,
             "face_api_rate": str(self.face_api_rate),
             "fetch_allow": list(self.fetch_allow),
+            "profile": self.profile,
+            "max_queued": self.max_queued,
         }
 
 
@@ -128,7 +140,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
     Environment: ``POSTERLAB_DATABASE_URL``, ``POSTERLAB_BROKER_URL``,
     ``POSTERLAB_BLOB_DIR``, ``POSTERLAB_FACE_PROVIDER``, ``POSTERLAB_FACE_API_URL``,
-    ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``),
+    ``POSTERLAB_FACE_API_KEY``, ``POSTERLAB_FACE_API_RATE`` (``10/s``), ``POSTERLAB_PROFILE``
+    (``course``, ``standard`` or ``full``: the features a new run computes),
     ``POSTERLAB_FACE_API_BURST``, ``POSTERLAB_FETCH_ALLOW`` (comma-separated hosts or CIDRs),
     ``POSTERLAB_FETCH_CONCURRENCY`` (downloads at once, 32), ``POSTERLAB_FETCH_PER_HOST``
     (downloads at once to one host, 8), ``POSTERLAB_MAX_QUEUED`` (messages waiting in any
@@ -173,6 +186,7 @@ _TEXT_SETTINGS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
     ("face_api_url", "POSTERLAB_FACE_API_URL", str),
     ("face_api_key", "POSTERLAB_FACE_API_KEY", str),
     ("fetch_allow", "POSTERLAB_FETCH_ALLOW", split_list),
+    ("profile", "POSTERLAB_PROFILE", lambda text: text.strip().lower()),
 )
 _INT_SETTINGS = (
     ("max_pixels", "POSTERLAB_MAX_PIXELS"),
@@ -206,6 +220,9 @@ def validate(settings: Settings) -> None:
             f"face provider {settings.face_provider!r} is unknown; "
             f"use one of {', '.join(FACE_PROVIDERS)} (POSTERLAB_FACE_PROVIDER or --face-provider)"
         )
+    if settings.profile not in PROFILES:
+        raise ConfigError(f"profile {settings.profile!r} is unknown; use one of "
+                          f"{', '.join(PROFILES)} (POSTERLAB_PROFILE or --profile)")
     if settings.preprocess:
         from posterlab.imaging.preprocess import PreprocessConfig
 

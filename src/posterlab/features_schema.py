@@ -11,7 +11,8 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Final
 
-__all__ = ["HISTOGRAM_FEATURES", "SCALAR_FEATURES", "VECTOR_FEATURES"]
+__all__ = ["DEFAULT_PROFILE", "HISTOGRAM_FEATURES", "PROFILES", "PROFILE_FEATURES",
+           "SCALAR_FEATURES", "VECTOR_FEATURES"]
 
 # One float column per name in the features table and the export, in this order.
 SCALAR_FEATURES: Final[tuple[str, ...]] = (
@@ -35,3 +36,18 @@ VECTOR_FEATURES: Final = MappingProxyType({
 HISTOGRAM_FEATURES: Final = MappingProxyType(
     {name: VECTOR_FEATURES[name] for name in ("grey_hist", "rgb_hist")}
 )
+
+# Feature profiles: what a run computes. ``course`` is exactly what the course's case study
+# uses (the face count, mean R, G, B, H, S, V and the 20-bin grey histogram); ``standard``
+# is everything but the SIFT keypoint count (about half of the feature time, and the
+# feature the analysis leans on least); ``full`` is every feature. A feature a profile does
+# not compute is empty (NULL) in the database and the export. The profile is part of the
+# feature version, so two profiles' rows never mix.
+PROFILES: Final[tuple[str, ...]] = ("course", "standard", "full")
+DEFAULT_PROFILE: Final = "full"
+PROFILE_FEATURES: Final = MappingProxyType({
+    "course": (("mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v"), ("grey_hist",)),
+    "standard": (tuple(n for n in SCALAR_FEATURES if n != "sift_keypoints"),
+                 tuple(VECTOR_FEATURES)),
+    "full": (SCALAR_FEATURES, tuple(VECTOR_FEATURES)),
+})  # fmt: skip

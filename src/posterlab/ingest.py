@@ -15,10 +15,12 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.errors import InputError
+from posterlab.features_schema import DEFAULT_PROFILE
 from posterlab.manifest import PosterRef, read_manifest
 from posterlab.pipeline.context import StageContext
 from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
+from posterlab.storage.models import Run
 
 BATCH = 2000  # rows per transaction and per publish round: ~50 ms of inserts
 
@@ -32,6 +34,17 @@ class Ingested:
     queued: int = 0
     failed: int = 0
     existing: int = 0
+
+
+def _same_features(run: Run, ctx: StageContext, created: bool) -> None:
+    """A run's features are of one profile and preprocessing: adding rows to an existing
+    run with other settings would mix two feature versions in one analysis."""
+    wanted = ctx.settings.profile
+    had = str((run.settings.get("preprocess") or {}).get("profile", DEFAULT_PROFILE))
+    if not created and wanted != DEFAULT_PROFILE and had != wanted:
+        raise InputError(
+            f"run {run.name!r} computes the {had!r} feature profile, not {wanted!r}: give "
+            "a new --run NAME for this profile (features of two profiles never mix)")
 
 
 def batched(refs: Iterator[PosterRef], size: int) -> Iterator[list[PosterRef]]:
@@ -60,12 +73,13 @@ def ingest(
     first = list(islice(refs, BATCH))
     if not first:
         raise InputError(f"manifest {manifest} has no data rows (empty file or header only)")
-    settings = {**ctx.settings.redacted(), "preprocess": dict(ctx.settings.preprocess)}
+    settings = {**ctx.settings.redacted(), "preprocess": ctx.settings.preprocess_overrides()}
     with transaction(factory) as session:
         run, created = runs.get_or_create_run(
             session, name=run_name, manifest=str(manifest.resolve()), mode=mode,
             feature_version=ctx.feature_version, face_key=ctx.face_key, settings=settings)
         run_id = run.id
+        _same_features(run, ctx, created)
     result = Ingested(run_id, run_name, created)
     for batch in chain([first], batched(refs, BATCH)):
         with transaction(factory) as session:

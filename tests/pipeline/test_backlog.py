@@ -111,7 +111,7 @@ def test_concurrent_top_ups_never_overfill_a_queue_nor_publish_a_poster_twice(
         try:
             Backlog(celery, env.factory, own, max_queued=bound).top_up(Stage.FETCH)
             depths.append(queue_depth(client, Stage.FETCH))
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+        except BaseException as exc:
             errors.append(exc)
 
     published: list[int] = []

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from posterlab.ingest import ingest
 from posterlab.pipeline import StageContext, run_batch
-from posterlab.stages import ANALYSIS_QUEUE, QUEUES, End, Stage
+from posterlab.stages import ANALYSIS_QUEUE, End, Stage
 from posterlab.storage.models import FaceRow, FeatureRow, Poster
 from posterlab.workers.celery_app import MAX_ID, create_app, handle, valid_ids
 

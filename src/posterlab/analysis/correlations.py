@@ -259,11 +259,13 @@ def correlate(
 def _features_to_test(
     df: pd.DataFrame, target: str, features: Sequence[str] | None
 ) -> list[str]:
-    """``features``, once checked, or ``face_count`` and every scalar feature of ``df``."""
+    """``features``, once checked, or ``face_count`` and every scalar feature of ``df``
+    that the run computed (a feature its profile leaves out is empty on every row)."""
     if target not in df.columns:
         raise ValueError(f"target column {target!r} is not in the DataFrame")
     if features is None:
-        return [c for c in POSTER_FEATURES if c in df.columns]
+        return [c for c in POSTER_FEATURES
+                if c in df.columns and (df.empty or df[c].notna().any())]
     missing = [f for f in features if f not in df.columns]
     if missing:
         raise ValueError(f"features not in the DataFrame: {missing}")

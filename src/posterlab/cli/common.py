@@ -14,6 +14,7 @@ from rich.console import Console
 from posterlab import __version__
 from posterlab.config import Settings, load_settings
 from posterlab.errors import PosterlabError
+from posterlab.features_schema import PROFILES
 
 if TYPE_CHECKING:
     from posterlab.service.store import Store
@@ -53,6 +54,14 @@ def broker_option(f: F) -> F:
     return click.option("--broker", "broker", metavar="URL", default=None,
                         help="Celery broker URL [env POSTERLAB_BROKER_URL, default "
                              "redis://localhost:6379/0].")(f)
+
+
+def profile_option(f: F) -> F:
+    return click.option(
+        "--profile", "profile", type=click.Choice(PROFILES), default=None,
+        help="Features to compute: course (face count, mean RGB/HSV, grey histogram: the "
+             "case study, fastest), standard (all but SIFT keypoints) or full (every "
+             "feature) [env POSTERLAB_PROFILE, default full].")(f)
 
 
 def run_option(f: F) -> F:

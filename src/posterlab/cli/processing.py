@@ -20,6 +20,7 @@ from posterlab.cli.common import (
     console,
     db_option,
     open_store,
+    profile_option,
     settings_from,
     wrap_errors,
 )
@@ -68,11 +69,12 @@ def interrupt_on_signals() -> None:
               help="Face counter [env POSTERLAB_FACE_PROVIDER, default local].")
 @click.option("--blob-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where poster bytes are kept [env POSTERLAB_BLOB_DIR].")
+@profile_option
 @click.option("--no-analysis", is_flag=True, help="Skip the final analysis.")
 @wrap_errors
 def run(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str | None,
         workers: int | None, limit: int | None, face_provider: str | None,
-        blob_dir: Path | None, no_analysis: bool) -> None:
+        blob_dir: Path | None, profile: str | None, no_analysis: bool) -> None:
     """Process a manifest here, in a local process pool, with no server.
 
     Resumable: interrupt it (Ctrl-C) and run the same command again; only the posters
@@ -82,8 +84,10 @@ def run(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str |
     Examples:
       posterlab run ../shared/data/posters/index.csv --limit 200
       posterlab run movies.csv --poster-dir posters/ --workers 4 --db sqlite:///movies.db
+      posterlab run MovieGenre.csv --profile course --run case-study
     """
-    settings = settings_from(db=db, face_provider=face_provider, blob_dir=blob_dir)
+    settings = settings_from(db=db, face_provider=face_provider, blob_dir=blob_dir,
+                             profile=profile)
     run_embedded_cli(settings, manifest, poster_dir=poster_dir, run_name=run_name,
                      workers=workers, limit=limit, analysis=not no_analysis)
 
@@ -175,9 +179,10 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
 @broker_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the first N rows of the manifest.")
+@profile_option
 @wrap_errors
 def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str | None,
-            broker: str | None, limit: int | None) -> None:
+            broker: str | None, limit: int | None, profile: str | None) -> None:
     """Queue a manifest's posters for `posterlab worker` processes.
 
     Streams the manifest in batches (constant memory) and publishes the posters in
@@ -187,11 +192,12 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
     Examples:
       posterlab enqueue ../shared/data/posters/index.csv
       posterlab enqueue movies.csv --db postgresql://postgres@db/posterlab --broker redis://q:6379/0
+      posterlab enqueue MovieGenre.csv --profile course
     """
     from posterlab.manifest import count_rows
     from posterlab.service.runs import enqueue_manifest
 
-    settings = settings_from(db=db, broker=broker)
+    settings = settings_from(db=db, broker=broker, profile=profile)
     total = count_rows(manifest) if manifest.is_file() else None
     with open_store(settings, create=True) as store, _progress() as progress:
         bar = progress.add_task("enqueue", total=min(total, limit or total) if total else None,

@@ -24,7 +24,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from posterlab.features_schema import SCALAR_FEATURES
+from posterlab.features_schema import PROFILE_FEATURES
 from posterlab.imaging._validate import float_rgb
 from posterlab.imaging.color import (
     channel_histograms,
@@ -58,11 +58,12 @@ class Features:
     Attributes
     ----------
     scalars : dict
-        One finite Python float per name of
-        :data:`~posterlab.features_schema.SCALAR_FEATURES`, in that order.
+        One finite Python float per scalar feature of the config's profile, in the order
+        of :data:`~posterlab.features_schema.SCALAR_FEATURES` (every one of them for the
+        default ``full`` profile).
     vectors : dict
-        One 1-D float32 array per name of
-        :data:`~posterlab.features_schema.VECTOR_FEATURES`, in that order.
+        One 1-D float32 array per vector feature of the profile, in the order of
+        :data:`~posterlab.features_schema.VECTOR_FEATURES`.
 
     Two Features are equal when every scalar and every vector is bit-identical.
 
@@ -155,6 +156,13 @@ def _texture(canon: Canonical, config: PreprocessConfig) -> _Values:
     }
 
 
+def _course(canon: Canonical, config: PreprocessConfig) -> _Values:
+    """The ``course`` profile: mean R, G, B, H, S, V and the grey histogram, nothing more."""
+    means = {name: value for name, value in color_moments(canon.rgb).items()
+             if name.startswith("mean_")}
+    return {**means, "grey_hist": grey_histogram(canon.luma, config.grey_bins)}
+
+
 def _sift(canon: Canonical, config: PreprocessConfig) -> _Values:
     count = sift_keypoint_count(canon.grey, upsampling=config.sift_upsampling,
                                 n_octaves=config.sift_octaves)
@@ -165,6 +173,10 @@ def _sift(canon: Canonical, config: PreprocessConfig) -> _Values:
 # benchmarks/imaging.py can time each group with the very code the pipeline runs.
 FEATURE_GROUPS: Mapping[str, Callable[[Canonical, PreprocessConfig], _Values]] = (
     MappingProxyType({"color": _color, "tone": _tone, "texture": _texture, "sift": _sift}))
+# The groups each profile runs (a profile's features are PROFILE_FEATURES[profile]).
+PROFILE_GROUPS: Mapping[str, tuple[Callable[[Canonical, PreprocessConfig], _Values], ...]] = (
+    MappingProxyType({"course": (_course,), "standard": (_color, _tone, _texture),
+                      "full": tuple(FEATURE_GROUPS.values())}))
 
 
 def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) -> Features:
@@ -199,9 +211,11 @@ def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) 
     canon = preprocess(image, config)
     values: _Values = {"width": float(width), "height": float(height),
                        "aspect": width / height}
-    for group in FEATURE_GROUPS.values():
+    for group in PROFILE_GROUPS[config.profile]:
         values.update(group(canon, config))
-    return _assemble(values, vector_lengths(config))
+    scalars, vectors = PROFILE_FEATURES[config.profile]
+    lengths = vector_lengths(config)
+    return _assemble(values, scalars, {name: lengths[name] for name in vectors})
 
 
 def analyze_bytes(data: bytes, config: PreprocessConfig | None = None, *,
@@ -239,8 +253,9 @@ def analyze_bytes(data: bytes, config: PreprocessConfig | None = None, *,
 
 
 
-def _assemble(values: _Values, lengths: Mapping[str, int]) -> Features:
-    scalars = {name: float(values[name]) for name in SCALAR_FEATURES}
+def _assemble(values: _Values, names: tuple[str, ...], lengths: Mapping[str, int]
+              ) -> Features:
+    scalars = {name: float(values[name]) for name in names}
     bad = [name for name, value in scalars.items() if not np.isfinite(value)]
     if bad:  # a bug, never a property of the input: every feature is defined for any image
         raise RuntimeError(f"features {bad} are not finite")

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from posterlab.features_schema import DEFAULT_PROFILE, PROFILES
 from posterlab.imaging._validate import float_rgb, positive_float, positive_int
 from posterlab.imaging.steps import (
     RGB_STEPS,
@@ -89,6 +90,9 @@ class PreprocessConfig:
     sift_upsampling, sift_octaves : int
         ``skimage.feature.SIFT(upsampling=1, n_octaves=3)``: no doubling of a 128-row image
         (the default doubling triples the cost and counts mostly JPEG noise).
+    profile : str
+        Which features to compute: ``course``, ``standard`` or ``full`` (the default; see
+        :data:`~posterlab.features_schema.PROFILE_FEATURES`). Part of the feature version.
 
     Examples
     --------
@@ -113,6 +117,7 @@ class PreprocessConfig:
     canny_sigma: float = 1.0
     sift_upsampling: int = 1
     sift_octaves: int = 3
+    profile: str = DEFAULT_PROFILE
 
     def __post_init__(self) -> None:
         steps = tuple(self.steps)
@@ -140,6 +145,9 @@ class PreprocessConfig:
         if self.sift_upsampling not in (1, 2, 4):
             raise ValueError(f"sift_upsampling must be 1, 2 or 4, got {self.sift_upsampling}")
         set_("canny_sigma", positive_float(self.canny_sigma, "canny_sigma"))
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {', '.join(PROFILES)}, "
+                             f"got {self.profile!r}")
         shape = tuple(self.hog_shape)
         if len(shape) != 2:
             raise ValueError(f"hog_shape must be (rows, cols), got {self.hog_shape!r}")
@@ -244,7 +252,10 @@ def feature_version(config: PreprocessConfig, *, schema: int = FEATURES_SCHEMA) 
     """
     if not isinstance(config, PreprocessConfig):
         raise ValueError(f"config must be a PreprocessConfig, got {type(config).__name__}")
-    payload = json.dumps({"schema": int(schema), "config": config.to_mapping()},
+    mapping = config.to_mapping()
+    if mapping["profile"] == DEFAULT_PROFILE:  # the versions of before profiles stay valid
+        del mapping["profile"]
+    payload = json.dumps({"schema": int(schema), "config": mapping},
                          sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 

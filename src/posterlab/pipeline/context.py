@@ -57,7 +57,7 @@ class StageContext:
     @cached_property
     def preprocess(self) -> PreprocessConfig:
         """This process's own preprocessing (used to create runs)."""
-        return PreprocessConfig.from_mapping(self.settings.preprocess)
+        return PreprocessConfig.from_mapping(self.settings.preprocess_overrides())
 
     @cached_property
     def feature_version(self) -> str:

@@ -58,11 +58,16 @@ def save_features(session: Session, *, sha256: str, version: str,
 
 
 def save_features_many(session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """:func:`save_features` for many images at once (executemany of column mappings)."""
+    """:func:`save_features` for many images at once (executemany of column mappings).
+
+    A feature the run's profile does not compute is stored as NULL: every row gets every
+    column, so rows of several profiles can share one statement.
+    """
     if rows:
         table = FeatureRow.__table__
+        empty = dict.fromkeys(SCALAR_COLUMNS)
         session.execute(dialect_insert(session, table).on_conflict_do_nothing(
-            index_elements=["sha256", "feature_version"]), list(rows))
+            index_elements=["sha256", "feature_version"]), [{**empty, **row} for row in rows])
 
 
 def cached_faces(session: Session, sha256: str, face_key: str) -> FaceRow | None:
