@@ -23,6 +23,11 @@ waiting per queue and the peak ``used_memory``, then one JSON line.
     .venv/bin/python benchmarks/network.py                      # 600 posters
     .venv/bin/python benchmarks/network.py --limit 60 --skip-distributed
     .venv/bin/python benchmarks/network.py --latency-ms 500 --rate-limit-every 40
+    .venv/bin/python benchmarks/network.py --limit 10000 --only distributed-urls --profile course
+
+Past the 2,000 shared posters the rows start again from the first poster under new ids
+(new files, distinct bytes): a 10,000-row run shows whether queues and Redis memory stay
+flat as the run grows.
 """
 
 from __future__ import annotations
@@ -66,6 +71,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slow-body-ms", type=float, default=2000.0,
                    help="how long a slow body takes to send, in 10 pieces (default 2000)")
     p.add_argument("--skip-distributed", action="store_true")
+    p.add_argument("--only", default="",
+                   help="comma-separated runs to do, of embedded-files, embedded-urls, "
+                        "distributed-files, distributed-urls (default: all)")
+    p.add_argument("--profile", choices=("course", "standard", "full"), default=None,
+                   help="POSTERLAB_PROFILE of every run (default: posterlab's default)")
+    p.add_argument("--max-queued", type=int, default=None,
+                   help="POSTERLAB_MAX_QUEUED of every run (default: posterlab's, 1000)")
     p.add_argument("--data", type=Path, default=c.DATA, help="the shared data folder")
     p.add_argument("--keep", action="store_true", help="keep the temp folder")
     return p.parse_args(argv)
@@ -270,7 +282,7 @@ def poll_until_done(db: str, total: int, worker: h.WorkerProcess,
 
 def run_all(args: argparse.Namespace, work: Path) -> tuple[int, dict[str, Any], dict]:
     """Every run, one after the other; the server's answers counted over the URL runs."""
-    files = h.sample_manifest(args.data, work / "m", args.limit, distinct=True)
+    files = h.sample_manifest(args.data, work / "m", args.limit, distinct=True, cycle=True)
     total = h.count_csv_rows(files)
     stats: dict[str, int] = {}
     results: dict[str, Any] = {}
@@ -280,11 +292,13 @@ def run_all(args: argparse.Namespace, work: Path) -> tuple[int, dict[str, Any], 
         for mode in modes:
             for source, manifest in (("files", files), ("urls", urls)):
                 name = f"{mode}-{source}"
+                if args.only and name not in args.only.split(","):
+                    continue
                 print(f"{name} ...", file=sys.stderr, flush=True)
                 # a fresh handler per run: every run meets its own 503s and 429s
                 httpd.RequestHandlerClass = make_handler(files.parent / "posters", args,
                                                          stats)
-                extra = ALLOW if source == "urls" else {}
+                extra = {**(ALLOW if source == "urls" else {}), **settings_of(args)}
                 if mode == "embedded":
                     r = embedded(manifest, work, name, extra)
                 else:
@@ -296,12 +310,23 @@ def run_all(args: argparse.Namespace, work: Path) -> tuple[int, dict[str, Any], 
     return total, results, stats
 
 
+def settings_of(args: argparse.Namespace) -> dict[str, str]:
+    """The posterlab settings every run of this invocation gets."""
+    out = {}
+    if args.profile:
+        out["POSTERLAB_PROFILE"] = args.profile
+    if args.max_queued:
+        out["POSTERLAB_MAX_QUEUED"] = str(args.max_queued)
+    return out
+
+
 def report(args: argparse.Namespace, total: int, results: dict[str, Any],
            stats: dict[str, int], load: dict[str, float]) -> None:
     """The table, the ratios, the queue peaks, then one JSON line."""
     ratios = {mode: round(results[f"{mode}-urls"]["posters_per_s"]
                           / results[f"{mode}-files"]["posters_per_s"], 3)
-              for mode in ("embedded", "distributed") if f"{mode}-files" in results}
+              for mode in ("embedded", "distributed")
+              if f"{mode}-files" in results and f"{mode}-urls" in results}
     info = c.machine()
     print(f"{total} posters; server {args.latency_ms:.0f} ms ± {args.jitter_ms:.0f} ms, "
           f"503 once every {args.fail_every or '-'}, 429 once every "

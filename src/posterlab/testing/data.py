@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from typing import Any
 _engines: dict[str, Any] = {}
 
 
-def sample_manifest(data_dir: Path, out: Path, n: int, *, distinct: bool = False) -> Path:
+def sample_manifest(data_dir: Path, out: Path, n: int, *, distinct: bool = False,
+                    cycle: bool = False) -> Path:
     """The first ``n`` rows of ``posters/index.csv``, their posters copied beside it.
 
     Parameters
@@ -32,6 +34,9 @@ def sample_manifest(data_dir: Path, out: Path, n: int, *, distinct: bool = False
         Give every copy a few distinct bytes after the JPEG's end, so all files have a
         distinct sha256 (posterlab caches features and faces by sha256, and the shared
         set holds byte-identical duplicates) while they decode to the same pixels.
+    cycle : bool
+        Past the index's last row, start again from its first with new ids (the old id
+        plus a multiple of 10**8) and new files: as many rows as asked, for scale runs.
 
     Returns
     -------
@@ -48,17 +53,30 @@ def sample_manifest(data_dir: Path, out: Path, n: int, *, distinct: bool = False
         reader = csv.DictReader(fin)
         writer = csv.DictWriter(fout, fieldnames=reader.fieldnames or [])
         writer.writeheader()
-        for i, row in enumerate(reader):
-            if i >= n:
-                break
-            poster = row["poster_file"]
+        for i, row in enumerate(_rows(reader, n, cycle)):
+            source = poster = row.pop("_source")
             if distinct:
-                body = (data_dir / "posters" / poster).read_bytes()
+                body = (data_dir / "posters" / source).read_bytes()
                 (out / poster).write_bytes(body + b"posterlab-bench:" + nonce + b":%d" % i)
             else:
-                shutil.copyfile(data_dir / "posters" / poster, out / poster)
+                shutil.copyfile(data_dir / "posters" / source, out / poster)
             writer.writerow(row)
     return target
+
+
+def _rows(reader: csv.DictReader[str], n: int, cycle: bool) -> Iterator[dict[str, str]]:
+    """``n`` rows of the index (fewer without ``cycle``), each with ``_source``: the poster
+    file to copy; later rounds get new ids and file names."""
+    rows = list(reader)
+    total = n if cycle else min(n, len(rows))
+    for i in range(total):
+        row = dict(rows[i % len(rows)])
+        row["_source"] = row["poster_file"]
+        if i >= len(rows):
+            new_id = str(int(row["imdbId"]) + (i // len(rows)) * 10**8)
+            row["imdbId"], row["poster_file"] = new_id, f"posters/{new_id}.jpg"
+            row["Imdb Link"] = f"http://www.imdb.com/title/tt{new_id}"
+        yield row
 
 
 def count_csv_rows(path: Path) -> int:
