@@ -71,12 +71,13 @@ def settings_from(**overrides: Any) -> Settings:
         return load_settings(**values)
 
 
-def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:
+def open_store(settings: Settings, *, create: bool = False, readonly: bool = False,
+               existing: bool = False) -> Store:
     """:func:`posterlab.service.open_store`, its errors as clean CLI errors."""
     from posterlab.service.store import open_store as open_
 
     with errors_as_click():
-        return open_(settings, create=create, readonly=readonly)
+        return open_(settings, create=create, readonly=readonly, existing=existing)
 
 
 @contextmanager

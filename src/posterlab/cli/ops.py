@@ -48,7 +48,7 @@ def status(run_name: str | None, db: str | None, broker: str | None, watch: bool
     """
     from posterlab.service.inspect import status as run_status
 
-    with open_store(settings_from(db=db, broker=broker)) as store:
+    with open_store(settings_from(db=db, broker=broker), existing=True) as store:
         current = run_status(store, run_name, sweep_first=sweep)
         if not watch and as_json:
             click.echo(json.dumps(current))
@@ -81,7 +81,7 @@ def failures(run_name: str | None, db: str | None, examples: int, as_json: bool)
     """
     from posterlab.service.inspect import failures as run_failures
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         found = run_failures(store, run_name, examples=examples)
     if as_json:
         click.echo(json.dumps(found))
@@ -113,7 +113,7 @@ def retry(run_name: str | None, db: str | None, broker: str | None, reason: str 
     """
     from posterlab.service.runs import retry as retry_run
 
-    with open_store(settings_from(db=db, broker=broker)) as store:
+    with open_store(settings_from(db=db, broker=broker), existing=True) as store:
         done = retry_run(store, run_name, reason=reason, workers=workers)
     name = escape(done.name)
     out = console(stderr=True)
@@ -139,7 +139,7 @@ def runs(db: str | None, as_json: bool) -> None:
     """
     from posterlab.service.inspect import list_runs
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         found = list_runs(store)
     if as_json:
         click.echo(json.dumps([{k: v for k, v in r.items() if k != "pending"} for r in found]))
@@ -188,7 +188,7 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
     """
     from posterlab.service.results import analyze as analyze_run
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         result = analyze_run(store, run_name, stored=stored)
     if as_json:
         click.echo(json.dumps(result))
@@ -220,7 +220,7 @@ def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
     """
     from posterlab.service.results import report as write_report
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         index = write_report(store, run_name, out_dir)
     console(stderr=True).print(f"report written: {index}")
 
@@ -254,7 +254,7 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
     from posterlab.service.results import export as export_run
 
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with open_store(settings_from(db=db), readonly=True) as store:
+    with open_store(settings_from(db=db), readonly=True, existing=True) as store:
         n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors)
     if out:
         console(stderr=True).print(f"{n} rows written to {out}")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from posterlab.service.store import Store
-from posterlab.stages import End
+from posterlab.stages import PENDING
 from posterlab.storage import queries, runs
 from posterlab.storage.models import Run
 
@@ -43,6 +43,21 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
     }
 
 
+def summary(store: Store, run: int | str | None) -> dict[str, Any]:
+    """The short account of a run that every ``--json`` of a command that changes runs
+    starts with: ``run``, ``mode``, ``total``, ``counts``, ``failures`` (reason -> posters),
+    ``analysis`` (its state) and ``database`` (where the rows went, no password)."""
+    with store.factory() as session:
+        found = runs.get_run(session, run) if isinstance(run, int) else runs.find_run(
+            session, run)
+        counts = queries.status_counts(session, found.id)
+        groups = queries.failure_groups(session, found.id, examples=0)
+    return {"run": found.name, "mode": found.mode, "total": found.total, "counts": counts,
+            "failures": {g["code"] or "unknown": g["count"] for g in groups},
+            "analysis": found.analysis_state,
+            "database": store.settings.redacted()["database_url"]}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -61,6 +76,6 @@ def list_runs(store: Store) -> list[dict[str, Any]]:
     with store.factory() as session:
         found = [(r, queries.status_counts(session, r.id)) for r in runs.list_runs(session)]
     return [{"run": r.name, "mode": r.mode, "total": r.total, "counts": c,
-             "pending": sum(v for k, v in c.items() if k not in (End.DONE, End.FAILED)),
+             "pending": sum(c.get(stage, 0) for stage in PENDING),
              "created_at": r.created_at.isoformat(), "analysis": r.analysis_state}
             for r, c in found]

@@ -87,12 +87,15 @@ def process(store: Store, run_id: int, name: str, *, workers: int | None = None,
     summary = run_embedded(store.factory, store.settings, run_id, workers=workers,
                            on_progress=on_progress)
     analyzed = False
-    if not summary.interrupted and analysis:
-        run = store.find_run(name)
-        if run.pending == 0 and run.analysis_state in (AnalysisState.NONE,
-                                                        AnalysisState.QUEUED):
-            analyze_now(store, run_id)
-            analyzed = True
+    run = store.find_run(name)
+    due = run.pending == 0 and run.analysis_state in (
+        AnalysisState.NONE, AnalysisState.QUEUED, AnalysisState.SKIPPED)
+    if not summary.interrupted and due and analysis:
+        analyze_now(store, run_id)
+        analyzed = True
+    elif not summary.interrupted and due:  # claimed by the last poster, but not wanted
+        with transaction(store.factory) as session:
+            runs.skip_analysis(session, run_id)
     return Processed(name, run_id, summary.done, summary.failed, summary.interrupted,
                      analyzed)
 
