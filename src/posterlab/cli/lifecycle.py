@@ -13,12 +13,11 @@ from posterlab.cli.common import (
     cli,
     console,
     db_option,
+    json_option,
     open_store,
     settings_from,
     wrap_errors,
 )
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 
 def _emit(result: dict[str, Any], as_json: bool, line: str) -> None:

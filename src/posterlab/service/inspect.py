@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from posterlab.service.store import Store
-from posterlab.stages import PENDING
-from posterlab.storage import queries, runs
+from posterlab.stages import PENDING, AnalysisState
+from posterlab.storage import queries, runs, workers
 from posterlab.storage.models import Run
 
 
@@ -31,6 +31,8 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
     with store.factory() as session:
         run = runs.find_run(session, run.name)
         progress = queries.run_progress(session, run)
+        nodes = workers.seen_since(session, progress.as_of - queries.WORKER_WINDOW,
+                                   run_id=run.id, recent=progress.as_of - queries.RATE_WINDOW)
     eta = progress.eta_seconds
     return {
         "run": run.name, "mode": run.mode, "total": run.total, "counts": dict(progress.counts),
@@ -38,6 +40,10 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
         "posters_per_second": round(progress.posters_per_second, 3),
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "workers_seen": progress.workers_seen, "analysis": run.analysis_state,
+        "settled": progress.complete and AnalysisState(run.analysis_state).settled,
+        "workers": [{"name": n.name, "hostname": n.hostname, "queues": n.queues.split(","),
+                     "posters_last_minute": n.posters_last_minute,
+                     "last_seen": n.last_seen.isoformat()} for n in nodes],
         "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
         "swept": swept,
     }

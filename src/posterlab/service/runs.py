@@ -118,6 +118,7 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
     """
     from kombu.exceptions import OperationalError
 
+    from posterlab.service.checks import check_broker
     from posterlab.workers.celery_app import create_app, publish
     from posterlab.workers.sweeper import sweep
 
@@ -136,6 +137,8 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
                               run_name=name, mode="distributed", poster_dir=poster_dir,
                               limit=limit, on_batch=on_batch)
         swept = sweep(app, store.factory, store.settings, ingested.run_id, unclaimed_after=0)
+        if (problem := check_broker(store.settings)) is not None:  # sweep stays quiet
+            raise OperationalError(problem)
     except OperationalError as exc:
         raise broker_unreachable(store, exc, "run the same `posterlab enqueue` again") from None
     return _enqueued(name, ingested, sent, swept.posters)
