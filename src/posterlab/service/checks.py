@@ -74,8 +74,7 @@ def check_database(settings: Settings, *, create: bool) -> str | None:
     url, fix = redact_url(settings.database_url), "POSTERLAB_DATABASE_URL or --db"
     path = sqlite_path(settings.database_url)
     if path is not None and not path.is_file():
-        return None if create else (f"no database at {path.resolve()} ({fix}); create it "
-                                    "with `posterlab db upgrade`")
+        return None if create else _missing(settings.database_url)
     try:
         engine = make_engine(settings.database_url, readonly=True)
         try:
@@ -91,6 +90,16 @@ def check_database(settings: Settings, *, create: bool) -> str | None:
         return None
     return (f"the database {url} is at schema revision {current or 'none (empty)'}, not "
             f"{head_revision()}: run `posterlab db upgrade --db URL` ({fix})")
+
+
+def _missing(url: str) -> str:
+    from posterlab.service.store import require_database
+
+    try:
+        require_database(url)
+    except PosterlabError as exc:
+        return f"{exc}; or create it with `posterlab db upgrade`"
+    return ""
 
 
 def _has_tables(engine: object) -> bool:
