@@ -16,8 +16,8 @@ import requests
 from posterlab.testing import (
     env_for,
     free_port,
-    posterlab_cmd,
     poster_counts,
+    posterlab_cmd,
     rows,
     run_cli,
     sample_manifest,
@@ -59,7 +59,8 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
     manifest = sample_manifest(data_dir, tmp_path / "m", 120)
     env = env_for(pg_url, tmp_path / "blobs", broker_url)
     run_cli("db", "upgrade", env=env)
-    start_worker("-c", "1", "-n", "cancel@test", env=env).wait_ready()
+    worker = start_worker("-c", "1", "-n", "cancel@test", env=env)
+    worker.wait_ready()
     queued = json.loads(run_cli("enqueue", str(manifest), "--run", "big", "--json",
                                 env=env).stdout)
     assert queued["queued"] == 120 and queued["counts"]["fetch"] == 120
@@ -79,6 +80,7 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
     status = wait_for(lambda: settled(env))
     assert status["complete"] and status["analysis"] == "done"
     assert status["counts"]["done"] + status["counts"]["cancelled"] == 120
+    assert "run big movie " in worker.log.read_text(errors="replace")  # logs name the poster
 
 
 def test_cancel_of_an_embedded_run_ends_the_running_command(

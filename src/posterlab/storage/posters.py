@@ -296,6 +296,16 @@ def requeue_failed(session: Session, run_id: int, *, reason: str | None = None) 
     return ids
 
 
+def describe(session: Session, poster_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(run name, movie key, error code or "") of these posters, by id, for log lines."""
+    if not poster_ids:
+        return {}
+    rows = session.execute(
+        select(Poster.id, Run.name, Poster.movie_key, Poster.error_code)
+        .join(Run, Run.id == Poster.run_id).where(Poster.id.in_(list(poster_ids))))
+    return {r.id: (r.name, r.movie_key, r.error_code or "") for r in rows}
+
+
 def cancel_pending(session: Session, run_id: int, *, reason: str) -> int:
     """End every poster of the run still at a pending stage as ``cancelled``.
 
