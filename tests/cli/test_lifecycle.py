@@ -199,3 +199,7 @@ def test_exit_codes_say_how_the_run_went_and_the_analysis_follows_a_retry(
     stored = json.loads(run_cli("analyze", "--run", "some", "--stored", "--json",
                                 env=env).stdout)
     assert max(c["n"] for c in stored["correlations"]) == 6
+    written = json.loads(run_cli("report", "--run", "some", "--out", str(tmp_path / "r" / "d"),
+                                 "--json", env=env).stdout)
+    assert written["run"] == "some" and Path(written["report"]).is_file()
+    assert str(tmp_path / "r" / "d" / "report.md") in written["files"]

@@ -229,20 +229,28 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
 @db_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               required=True, help="Folder for report.html, report.md and the plots.")
+@json_option
 @wrap_errors
-def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
+def report(run_name: str | None, db: str | None, out_dir: Path, as_json: bool) -> None:
     """Write report.html (self-contained) and report.md with the run's counts and failures,
     correlations, grouped means, model metrics against baselines, and plots.
 
     \b
-    Example:
+    Examples:
       posterlab report --run posters-index --out report/ && open report/report.html
+      posterlab report --out report/ --json | jq .files
     """
+    from posterlab.service.inspect import summary
     from posterlab.service.results import report as write_report
 
     with open_store(settings_from(db=db), existing=True) as store:
         index = write_report(store, run_name, out_dir)
-    console(stderr=True).print(f"report written: {index}")
+        result = summary(store, run_name)
+    if as_json:
+        files = sorted(str(p) for p in index.parent.iterdir() if p.is_file())
+        click.echo(json.dumps({**result, "report": str(index), "files": files}))
+    else:
+        console(stderr=True).print(f"report written: {index}")
 
 
 @cli.command()

@@ -74,7 +74,7 @@ def delete(store: Store, run: str | None) -> dict[str, Any]:
         name = found.name
         deleted = runs.delete_run(session, found.id)
     return {"run": name, "deleted": {"runs": 1, "posters": deleted},
-            "kept": ["features", "faces", "blobs"],
+            "kept": ["features", "face answers", "blobs"],
             "database": store.settings.redacted()["database_url"]}
 
 
