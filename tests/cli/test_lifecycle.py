@@ -59,7 +59,7 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
     manifest = sample_manifest(data_dir, tmp_path / "m", 120)
     env = env_for(pg_url, tmp_path / "blobs", broker_url)
     run_cli("db", "upgrade", env=env)
-    worker = start_worker("-c", "1", "-n", "cancel@test", env=env)
+    worker = start_worker("-c", "1", "-n", "cancel@test", "--", "-E", env=env)
     worker.wait_ready()
     queued = json.loads(run_cli("enqueue", str(manifest), "--run", "big", "--json",
                                 env=env).stdout)
@@ -80,7 +80,9 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
     status = wait_for(lambda: settled(env))
     assert status["complete"] and status["analysis"] == "done"
     assert status["counts"]["done"] + status["counts"]["cancelled"] == 120
-    assert "run big movie " in worker.log.read_text(errors="replace")  # logs name the poster
+    log = worker.log.read_text(errors="replace")
+    assert "run big movie " in log  # log lines name the poster
+    assert "task events: ON" in log  # `-- -E` reached celery worker
 
 
 def test_cancel_of_an_embedded_run_ends_the_running_command(
@@ -104,6 +106,7 @@ def test_cancel_of_an_embedded_run_ends_the_running_command(
     assert done["cancelled"] > 0 and done["analysis"] == "skipped"
     counts = poster_counts(db_url, "e")
     assert counts.get("cancelled") == done["cancelled"] and "fetch" not in counts
+    assert rows(db_url, "select analysis_state from runs") == [{"analysis_state": "skipped"}]
 
 
 @pytest.fixture

@@ -163,3 +163,13 @@ def test_the_results_view_joins_posters_runs_and_features(db_url: str) -> None:
                          "from results order by imdb_id")
     assert [r["imdb_id"] for r in found] == ["100", "101", "102"]
     assert {r["run"] for r in found} == {"viewed"}
+
+
+def test_tables_in_a_pipe_never_cut_a_run_name(db_url: str, here: Path) -> None:
+    name = "a-run-with-a-rather-long-name-" + "x" * 70
+    fill(db_url, name, n=1)
+    env = env_for(db_url, here / "blobs")
+    for args in (("runs",), ("status", "--no-sweep")):
+        result = invoke(env, *args)
+        assert_clean(result, 0)
+        assert name in result.output, result.output

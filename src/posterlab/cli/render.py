@@ -28,8 +28,9 @@ def number(value: Any) -> str:
 
 
 def status_table(status: dict[str, Any]) -> Table:
-    table = Table(title=f"run {escape(status['run'])} ({status['mode']}, "
-                        f"{status['total']} posters)", title_justify="left")
+    title = f"run {status['run']} ({status['mode']}, {status['total']} posters)"
+    table = Table(title=escape(title), title_justify="left",
+                  min_width=len(title))  # as wide as its title: the run name stays whole
     table.add_column("state")
     table.add_column("posters", justify="right")
     for state, n in status["counts"].items():

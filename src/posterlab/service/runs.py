@@ -88,14 +88,16 @@ def process(store: Store, run_id: int, name: str, *, workers: int | None = None,
                            on_progress=on_progress)
     analyzed = False
     run = store.find_run(name)
-    due = run.pending == 0 and run.analysis_state in (
-        AnalysisState.NONE, AnalysisState.QUEUED, AnalysisState.SKIPPED)
+    due = run.pending == 0 and run.analysis_state in (AnalysisState.NONE,
+                                                      AnalysisState.QUEUED)
     if not summary.interrupted and due and analysis:
         analyze_now(store, run_id)
         analyzed = True
-    elif not summary.interrupted and due:  # claimed by the last poster, but not wanted
+    elif not summary.interrupted and run.analysis_state == AnalysisState.QUEUED:
+        # claimed by the run's last poster but not wanted now: unclaimed, not "queued"
+        # for nobody, so a later `posterlab run` of the same run analyses it
         with transaction(store.factory) as session:
-            runs.skip_analysis(session, run_id)
+            runs.skip_analysis(session, run_id, state=AnalysisState.NONE)
     return Processed(name, run_id, summary.done, summary.failed, summary.interrupted,
                      analyzed)
 

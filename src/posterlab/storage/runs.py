@@ -105,10 +105,11 @@ def save_analysis(session: Session, run_id: int, *, state: str,
         analysis_at=utcnow()))
 
 
-def skip_analysis(session: Session, run_id: int) -> None:
-    """Mark the run's analysis ``skipped``: nothing will queue it unless asked by hand."""
+def skip_analysis(session: Session, run_id: int, *, state: str = "skipped") -> None:
+    """Mark the run's analysis ``skipped`` (nothing queues it unless asked by hand), or
+    ``state`` (``none``: not claimed, so the next completion of the run claims it)."""
     session.execute(plain_update(Run).where(Run.id == run_id).values(
-        analysis_state="skipped", analysis_at=utcnow()))
+        analysis_state=state, analysis_at=utcnow()))
 
 
 def delete_run(session: Session, run_id: int) -> int:
