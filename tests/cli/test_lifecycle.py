@@ -56,14 +56,14 @@ def settled(env: dict[str, str]) -> dict:
 @pytest.mark.redis
 def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is_done(
         data_dir: Path, pg_url: str, broker_url: str, tmp_path: Path, start_worker) -> None:
-    manifest = sample_manifest(data_dir, tmp_path / "m", 120)
+    manifest = sample_manifest(data_dir, tmp_path / "m", 300)
     env = env_for(pg_url, tmp_path / "blobs", broker_url)
     run_cli("db", "upgrade", env=env)
     worker = start_worker("-c", "1", "-n", "cancel@test", "--", "-E", env=env)
     worker.wait_ready()
     queued = json.loads(run_cli("enqueue", str(manifest), "--run", "big", "--json",
                                 env=env).stdout)
-    assert queued["queued"] == 120 and queued["counts"]["fetch"] == 120
+    assert queued["queued"] == 300 and queued["counts"]["fetch"] == 300
     wait_for(lambda: poster_counts(pg_url, "big").get("done", 0) >= 2)
     workers = json.loads(run_cli("status", "--json", env=env).stdout)["workers"]
     assert {"cancel@test"} <= {w["name"] for w in workers}
@@ -71,7 +71,7 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
                for w in workers)
 
     done = json.loads(run_cli("cancel", "--run", "big", "--json", env=env).stdout)
-    assert 0 < done["cancelled"] < 120 and done["counts"]["cancelled"] == done["cancelled"]
+    assert 0 < done["cancelled"] < 300 and done["counts"]["cancelled"] == done["cancelled"]
     assert sum(done["counts"][s] for s in ("fetch", "extract", "faces")) == 0
     time.sleep(1)
     before = poster_counts(pg_url, "big")
@@ -79,7 +79,7 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
     assert poster_counts(pg_url, "big") == before
     status = wait_for(lambda: settled(env))
     assert status["complete"] and status["analysis"] == "done"
-    assert status["counts"]["done"] + status["counts"]["cancelled"] == 120
+    assert status["counts"]["done"] + status["counts"]["cancelled"] == 300
     log = worker.log.read_text(errors="replace")
     assert "run big movie " in log  # log lines name the poster
     assert "task events: ON" in log  # `-- -E` reached celery worker
@@ -87,7 +87,7 @@ def test_cancel_of_a_distributed_run_stops_the_workers_work_and_analyses_what_is
 
 def test_cancel_of_an_embedded_run_ends_the_running_command(
         data_dir: Path, tmp_path: Path) -> None:
-    manifest = sample_manifest(data_dir, tmp_path / "m", 120)
+    manifest = sample_manifest(data_dir, tmp_path / "m", 300)
     db_url = f"sqlite:///{tmp_path / 'e.db'}"
     env = env_for(db_url, tmp_path / "blobs")
     proc = subprocess.Popen(posterlab_cmd("run", str(manifest), "--run", "e", "--workers",

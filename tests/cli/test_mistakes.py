@@ -173,3 +173,21 @@ def test_tables_in_a_pipe_never_cut_a_run_name(db_url: str, here: Path) -> None:
         result = invoke(env, *args)
         assert_clean(result, 0)
         assert name in result.output, result.output
+
+
+@pytest.mark.redis
+def test_purge_asks_first_then_empties_posterlabs_queues(broker_url: str, here: Path) -> None:
+    from posterlab.config import Settings
+    from posterlab.stages import Stage
+    from posterlab.workers.celery_app import create_app, publish
+
+    app = create_app(Settings(broker_url=broker_url))
+    assert publish(app, Stage.FETCH, list(range(1, 600))) == 3
+    publish(app, Stage.EXTRACT, [1, 2])
+    env = env_for(f"sqlite:///{here / 'x.db'}", here / "blobs", broker_url)
+    assert_clean(invoke(env, "purge", stdin="n\n"), 1)  # not confirmed: nothing purged
+    done = json.loads(invoke(env, "purge", "--yes", "--json").output)
+    assert done["purged"]["fetch"] == 3 and done["purged"]["extract"] == 1
+    assert done["messages"] == 4
+    again = json.loads(invoke(env, "purge", "--yes", "--json").output)
+    assert again["messages"] == 0
