@@ -47,7 +47,7 @@ def test_results_analyze_and_report_read_the_run_back(
         demo_manifest: Path, db_url: str, tmp_path: Path) -> None:
     posterlab.run(demo_manifest, db=db_url, run="back", workers=1,
                   blob_dir=tmp_path / "blobs", analysis=False)
-    assert posterlab.status("back", db=db_url)["analysis"] == "queued"
+    assert posterlab.status("back", db=db_url)["analysis"] == "none"  # not asked for
     frame = posterlab.results("back", db=db_url)
     assert len(frame) == 12 and set(frame["status"]) == {"done"}
     result = posterlab.analyze("back", db=db_url)

@@ -77,3 +77,10 @@ def test_compose_environment_uses_only_known_settings(compose: dict) -> None:
                 assert key in known, key
     for name in ("redis", "postgres", "faceapi"):
         assert "healthcheck" in compose["services"][name], name
+
+
+def test_fetch_workers_see_the_manifests_folder_where_the_producer_does(compose: dict) -> None:
+    services = compose["services"]
+    mount = "./manifests:/manifests:ro"
+    assert mount in services["producer"]["volumes"]
+    assert mount in services["worker-fetch"]["volumes"]

@@ -3,7 +3,8 @@ any other front end. Each function takes an open :class:`Store` and returns plai
 front ends parse, call one function, and render.
 """
 
-from posterlab.service.inspect import failures, list_runs, status
+from posterlab.service.inspect import failures, list_runs, status, summary
+from posterlab.service.lifecycle import cancel, delete, purge, rename
 from posterlab.service.results import analyze, export, report, results
 from posterlab.service.runs import (
     Enqueued,
@@ -18,7 +19,8 @@ from posterlab.service.runs import (
 from posterlab.service.store import Store, open_store, upgrade_schema
 
 __all__ = [
-    "Enqueued", "Processed", "Retried", "Started", "Store", "analyze", "default_run_name",
-    "enqueue_manifest", "export", "failures", "list_runs", "open_store", "report",
-    "results", "retry", "run_manifest", "status", "upgrade_schema",
+    "Enqueued", "Processed", "Retried", "Started", "Store", "analyze", "cancel",
+    "default_run_name", "delete", "enqueue_manifest", "export", "failures", "list_runs",
+    "open_store", "purge", "rename", "report", "results", "retry", "run_manifest", "status",
+    "summary", "upgrade_schema",
 ]

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from posterlab.service.store import Store
-from posterlab.stages import End
-from posterlab.storage import queries, runs
+from posterlab.stages import PENDING, AnalysisState
+from posterlab.storage import queries, runs, workers
 from posterlab.storage.models import Run
 
 
@@ -31,6 +31,8 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
     with store.factory() as session:
         run = runs.find_run(session, run.name)
         progress = queries.run_progress(session, run)
+        nodes = workers.seen_since(session, progress.as_of - queries.WORKER_WINDOW,
+                                   run_id=run.id, recent=progress.as_of - queries.RATE_WINDOW)
     eta = progress.eta_seconds
     return {
         "run": run.name, "mode": run.mode, "total": run.total, "counts": dict(progress.counts),
@@ -38,9 +40,28 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
         "posters_per_second": round(progress.posters_per_second, 3),
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "workers_seen": progress.workers_seen, "analysis": run.analysis_state,
+        "settled": progress.complete and AnalysisState(run.analysis_state).settled,
+        "workers": [{"name": n.name, "hostname": n.hostname, "queues": n.queues.split(","),
+                     "posters_last_minute": n.posters_last_minute,
+                     "last_seen": n.last_seen.isoformat()} for n in nodes],
         "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
         "swept": swept,
     }
+
+
+def summary(store: Store, run: int | str | None) -> dict[str, Any]:
+    """The short account of a run that every ``--json`` of a command that changes runs
+    starts with: ``run``, ``mode``, ``total``, ``counts``, ``failures`` (reason -> posters),
+    ``analysis`` (its state) and ``database`` (where the rows went, no password)."""
+    with store.factory() as session:
+        found = runs.get_run(session, run) if isinstance(run, int) else runs.find_run(
+            session, run)
+        counts = queries.status_counts(session, found.id)
+        groups = queries.failure_groups(session, found.id, examples=0)
+    return {"run": found.name, "mode": found.mode, "total": found.total, "counts": counts,
+            "failures": {g["code"] or "unknown": g["count"] for g in groups},
+            "analysis": found.analysis_state,
+            "database": store.settings.redacted()["database_url"]}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -61,6 +82,6 @@ def list_runs(store: Store) -> list[dict[str, Any]]:
     with store.factory() as session:
         found = [(r, queries.status_counts(session, r.id)) for r in runs.list_runs(session)]
     return [{"run": r.name, "mode": r.mode, "total": r.total, "counts": c,
-             "pending": sum(v for k, v in c.items() if k not in (End.DONE, End.FAILED)),
+             "pending": sum(c.get(stage, 0) for stage in PENDING),
              "created_at": r.created_at.isoformat(), "analysis": r.analysis_state}
             for r, c in found]
