@@ -148,8 +148,8 @@ def handle(app: Celery, stage: Stage, poster_ids: Any, attempt: Any) -> None:
             publish(app, stage, chunk, attempt=attempt,
                     countdown=backoff(1) + DB_RETRY_COUNTDOWN)
             continue
-        log_moves(factory, stage, moved)
         queues.follow(moved)
+        log_moves(factory, stage, moved)
     # this message's room in the queue is free again: fill it from the deferred posters
     queues.top_up(stage)
 
@@ -161,8 +161,11 @@ def log_moves(factory: sessionmaker[Session], stage: Stage, moved: Sequence[Tran
     loud = [t for t in moved if t.terminal or t.delay is not None]
     if not moved or not (loud or log.isEnabledFor(logging.DEBUG)):
         return
-    with factory() as session:
-        names = posters.describe(session, [t.poster_id for t in moved])
+    try:
+        with factory() as session:
+            names = posters.describe(session, [t.poster_id for t in moved])
+    except DBAPIError:  # the names are for the log only: never fail the task for them
+        names = {}
     for t in moved:
         run, movie, code = names.get(t.poster_id, ("?", "?", ""))
         if t.terminal:

@@ -2,9 +2,14 @@
 
 Every :data:`INTERVAL` seconds it records the node's name, host, queues and the names of
 its processes (``host:pid``, as they sign the posters they work on) in the ``workers``
-table; ``posterlab status`` lists the nodes seen lately with their recent posters. Each
-beat opens and closes its own engine, so no connection is ever held while the pool forks.
-A beat that fails (database down a moment) is logged and tried again next time.
+table; ``posterlab status`` lists the nodes seen lately with their recent posters.
+
+Each beat opens and closes its own engine while holding a lock that every ``fork()`` of
+the process takes first (``os.register_at_fork``): a pool child is
+never forked while a beat holds a connection. (A SQLite connection open at fork time
+leaves the child believing its own process holds the file's lock: the child's every
+write then waits for a lock nobody will release.) A beat that fails (database down a
+moment) is logged and tried again next time.
 """
 
 from __future__ import annotations
@@ -48,19 +53,22 @@ class Heartbeat:
         self.interval = interval
         self.started_at = utcnow()
         self._stop = threading.Event()
+        self._no_fork = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="posterlab-heartbeat",
                                         daemon=True)
 
     def beat(self) -> None:
-        """Write one heartbeat now."""
-        engine = make_engine(self.settings.database_url, pool_size=1)
-        try:
-            with transaction(session_factory(engine)) as session:
-                workers.beat(session, name=self.node, hostname=socket.gethostname(),
-                             queues=self.queues, pid=os.getpid(), processes=process_names(),
-                             now=utcnow(), started_at=self.started_at)
-        finally:
-            engine.dispose()
+        """Write one heartbeat now (no fork of this process meanwhile)."""
+        processes = process_names()
+        with self._no_fork:
+            engine = make_engine(self.settings.database_url, pool_size=1)
+            try:
+                with transaction(session_factory(engine)) as session:
+                    workers.beat(session, name=self.node, hostname=socket.gethostname(),
+                                 queues=self.queues, pid=os.getpid(), processes=processes,
+                                 now=utcnow(), started_at=self.started_at)
+            finally:
+                engine.dispose()
 
     def _loop(self) -> None:
         wait = min(FIRST_BEAT, self.interval)  # soon after start: the pool has forked
@@ -72,6 +80,9 @@ class Heartbeat:
                 log.warning("heartbeat of %s not written: %s", self.node, type(exc).__name__)
 
     def __enter__(self) -> Heartbeat:
+        os.register_at_fork(before=self._no_fork.acquire,
+                            after_in_parent=self._no_fork.release,
+                            after_in_child=self._no_fork.release)
         try:
             self.beat()
         except (SQLAlchemyError, PosterlabError, OSError) as exc:
