@@ -19,8 +19,8 @@ _DROP = [chr(c) for c in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
 _TABLE = str.maketrans({**dict.fromkeys(_DROP + list(_BIDI)), **dict.fromkeys(_BREAKS, " ")})
 _UNSAFE_RE = re.compile(f"[{re.escape(''.join(_DROP) + _BREAKS + _BIDI)}]")
 # ECMA-48: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), other ESC sequences
-_ESCAPE_RE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+_ESCAPE_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+                        r"|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
 _SPACES_RE = re.compile(r" {2,}")
 
 

@@ -49,8 +49,10 @@ def open_quotes(line: bytes, inside: bool) -> bool:
     start? The csv module's default dialect, not strict: a quote opens a field only at the
     field's start, ``""`` inside one is a quote, anything after the closing quote is text.
 
-    >>> open_quotes(b'1,"a\\n', False), open_quotes(b'b",2\\n', True), open_quotes(b'1,a"b\\n', False)
-    (True, False, False)
+    >>> open_quotes(b'1,"a\\n', False), open_quotes(b'b",2\\n', True)
+    (True, False)
+    >>> open_quotes(b'1,a"b\\n', False)
+    False
     """
     i, n = 0, len(line)
     while i < n:
