@@ -58,7 +58,7 @@ def printable(text: str) -> str:
     """
     if not has_controls(text):
         return text
-    return clean_text(_ESCAPE_RE.sub("", text))
+    return _SPACES_RE.sub(" ", clean_text(_ESCAPE_RE.sub("", text))).strip()
 
 
 def visible(text: str) -> str:

@@ -12,8 +12,9 @@ import click
 from rich.console import Console
 
 from posterlab import __version__
-from posterlab.config import Settings, load_settings
+from posterlab.config import Settings, load_settings, redact_text
 from posterlab.errors import PosterlabError
+from posterlab.text import printable
 
 if TYPE_CHECKING:
     from posterlab.service.store import Store
@@ -84,8 +85,8 @@ def errors_as_click() -> Iterator[None]:
     """Turn posterlab errors into ``click.ClickException`` (exit code 1, clean message)."""
     try:
         yield
-    except PosterlabError as exc:
-        raise click.ClickException(str(exc)) from None
+    except PosterlabError as exc:  # its text may quote a manifest, a server, a URL
+        raise click.ClickException(printable(redact_text(str(exc)))) from None
 
 
 def wrap_errors(f: F) -> F:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from posterlab.cli.common import (
@@ -22,7 +21,15 @@ from posterlab.cli.common import (
     settings_from,
     wrap_errors,
 )
-from posterlab.cli.render import failures_table, number, runs_table, status_table, watch_view
+from posterlab.cli.render import (
+    failures_table,
+    number,
+    plain,
+    runs_table,
+    safe,
+    status_table,
+    watch_view,
+)
 
 
 @cli.command()
@@ -86,7 +93,7 @@ def failures(run_name: str | None, db: str | None, examples: int, as_json: bool)
     if as_json:
         click.echo(json.dumps(found))
     elif not found["groups"]:
-        console().print(f"run {escape(found['run'])}: no failed posters")
+        console().print(f"run {safe(found['run'])}: no failed posters")
     else:
         console().print(failures_table(found))
 
@@ -115,7 +122,7 @@ def retry(run_name: str | None, db: str | None, broker: str | None, reason: str 
 
     with open_store(settings_from(db=db, broker=broker)) as store:
         done = retry_run(store, run_name, reason=reason, workers=workers)
-    name = escape(done.name)
+    name = safe(done.name)
     out = console(stderr=True)
     if not done.posters:
         out.print(f"run {name}: nothing to retry")
@@ -197,7 +204,7 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
     for col in ("feature", "n", "pearson_r", "ci", "spearman_rho", "p_adjusted"):
         table.add_column(col)
     for c in result.get("correlations", []):
-        table.add_row(escape(str(c["feature"])), str(c["n"]), number(c.get("pearson_r")),
+        table.add_row(plain(c["feature"]), str(c["n"]), number(c.get("pearson_r")),
                       f"[{number(c.get('ci_low'))}, {number(c.get('ci_high'))}]",
                       number(c.get("spearman_rho")), number(c.get("p_adjusted")))
     console().print(table)
@@ -222,7 +229,7 @@ def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
 
     with open_store(settings_from(db=db)) as store:
         index = write_report(store, run_name, out_dir)
-    console(stderr=True).print(f"report written: {index}")
+    console(stderr=True).print(f"report written: {safe(index)}")
 
 
 @cli.command()
@@ -257,4 +264,4 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
     with open_store(settings_from(db=db), readonly=True) as store:
         n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors)
     if out:
-        console(stderr=True).print(f"{n} rows written to {out}")
+        console(stderr=True).print(f"{n} rows written to {safe(out)}")

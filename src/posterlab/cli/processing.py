@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from posterlab.cli.common import (
@@ -23,7 +22,7 @@ from posterlab.cli.common import (
     settings_from,
     wrap_errors,
 )
-from posterlab.cli.render import print_summary
+from posterlab.cli.render import print_summary, print_warnings, refused_text, safe
 from posterlab.config import Settings
 from posterlab.stages import QUEUES, Stage
 
@@ -101,8 +100,9 @@ def run_embedded_cli(settings: Settings, manifest: Path, *, poster_dir: Path | N
 
         def started(s: Started) -> None:
             verb = "created" if s.created else "resumed"
-            out.print(f"run [bold]{escape(s.name)}[/] {verb}: {s.total} posters, {s.pending} "
-                      f"to process, {s.refused} refused at reading")
+            out.print(f"run [bold]{safe(s.name)}[/] {verb}: {s.total} posters, {s.pending} "
+                      f"to process, {refused_text(s.refused, s.duplicates)}")
+            print_warnings(out, s.warnings)
             progress.update(bar, total=s.pending)
             interrupt_on_signals()
 
@@ -152,7 +152,7 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = make_demo_set(out_dir, n_posters, seed=0)
     out.print(f"[bold yellow]SYNTHETIC DATA[/]: {n_posters} posters generated from "
-              f"scikit-image's sample images with made-up ratings in {out_dir}/")
+              f"scikit-image's sample images with made-up ratings in {safe(out_dir)}/")
     db_url = db or f"sqlite:///{(out_dir / 'posterlab.db').resolve()}"
     settings = settings_from(db=db_url, blob_dir=out_dir / "blobs")
     run_embedded_cli(settings, manifest, poster_dir=None, run_name="demo", workers=workers,
@@ -161,7 +161,7 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
 
     with open_store(settings) as store:
         index = report(store, "demo", out_dir / "report")
-    out.print(f"report: {index}")
+    out.print(f"report: {safe(index)}")
     out.print("[bold yellow]Remember: these posters and ratings are synthetic.[/]")
 
 
@@ -201,9 +201,11 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
             on_rows=lambda rows, sent: progress.update(bar, advance=rows,
                                                        detail=f"{sent} messages"))
     extra = f", {done.republished} waiting posters re-published" if done.republished else ""
-    console(stderr=True).print(
-        f"run [bold]{escape(done.name)}[/]: {done.rows} rows read, {done.queued} posters "
-        f"queued in {done.messages} messages, {done.refused} refused at reading, "
+    out = console(stderr=True)
+    print_warnings(out, done.warnings)
+    out.print(
+        f"run [bold]{safe(done.name)}[/]: {done.rows} rows read, {done.queued} posters "
+        f"queued in {done.messages} messages, {refused_text(done.refused, done.duplicates)}, "
         f"{done.existing} already in the run{extra}. "
         "Follow it with `posterlab status --watch`.")
 

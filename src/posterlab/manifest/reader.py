@@ -151,7 +151,7 @@ class ManifestReader(Iterator[PosterRef]):
         if record.problem is not None:
             return [self._failed(f"manifest-bad-row: {record.problem}")]
         feed.lines.extend(record.lines)
-        refs = []
+        refs: list[PosterRef] = []
         while feed.lines:  # one pass but for a record csv sees as several
             try:
                 cells = next(records)
