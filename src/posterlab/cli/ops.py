@@ -243,9 +243,12 @@ def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
               help="Comma-separated columns [default: all scalar columns].")
 @click.option("--vectors", is_flag=True,
               help="Add histogram/HOG columns (lists; default on for parquet and json).")
+@click.option("--raw", is_flag=True,
+              help="CSV: keep text exactly (by default a cell starting with = + - @, tab or "
+                   "CR gets a leading ' so a spreadsheet does not run it as a formula).")
 @wrap_errors
 def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
-           columns: str | None, vectors: bool) -> None:
+           columns: str | None, vectors: bool, raw: bool) -> None:
     """Write one row per movie of a run (streamed: constant memory on any size).
 
     Columns: imdb_id, title, score, genres, status, error, face_count, mean_r, mean_g,
@@ -257,11 +260,12 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
       posterlab export --format csv --out results.csv
       posterlab export --format parquet --out results.parquet
       posterlab export --format json | head
+      posterlab export --format csv --raw > exact.csv   # for programs, not spreadsheets
     """
     from posterlab.service.results import export as export_run
 
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with open_store(settings_from(db=db), readonly=True) as store:
-        n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors)
+        n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors, raw=raw)
     if out:
         console(stderr=True).print(f"{n} rows written to {safe(out)}")
