@@ -66,7 +66,7 @@ def parse_rate(text: str, *, burst: int | None = None) -> Rate:
 # token=, access_token=, secret=, client_secret=, sig=, X-Amz-Signature=, auth=, ...
 _SECRET_PARAM_RE = re.compile(r"pass|pwd|key|token|secret|sig|auth|credential|session",
                               re.IGNORECASE)
-_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]+")
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`\x00-\x1f\x7f]+")
 _SECRET_PAIR_RE = re.compile(
     r"(?i)\b((?:ssl)?pass(?:word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key|key)"
     r"(\s*[=:]\s*)(?!\*\*\*)([^\s&;,'\")\]]+)")

@@ -86,7 +86,7 @@ def errors_as_click() -> Iterator[None]:
     try:
         yield
     except PosterlabError as exc:  # its text may quote a manifest, a server, a URL
-        raise click.ClickException(printable(redact_text(str(exc)))) from None
+        raise click.ClickException(redact_text(printable(str(exc)))) from None
 
 
 def wrap_errors(f: F) -> F:

@@ -34,12 +34,12 @@ def safe(value: Any) -> str:
     >>> safe("[/bold] \\x1b[2J postgresql://u:pw@h/db")
     '\\\\[/bold] postgresql://u:***@h/db'
     """
-    return escape(printable(redact_text(str(value))))
+    return escape(redact_text(printable(str(value))))
 
 
 def plain(value: Any) -> Text:
     """Outside text as a table cell or title: shown as it is, never parsed as markup."""
-    return Text(printable(redact_text(str(value))))
+    return Text(redact_text(printable(str(value))))
 
 
 def refused_text(refused: int, duplicates: int) -> str:
