@@ -104,9 +104,9 @@ def _distinct(session: Session, run_id: int, values: list[dict[str, Any]]
               ) -> list[dict[str, Any]]:
     """``values`` with each later row of a movie turned into its :func:`duplicate_values`."""
     keys = [v["movie_key"] for v in values if v["imdb_id"] is not None]
-    first: dict[str, int] = dict(session.execute(
+    first: dict[str, int] = {r.movie_key: r.row for r in session.execute(
         select(Poster.movie_key, Poster.row).where(
-            Poster.run_id == run_id, Poster.movie_key.in_(keys))).tuples().all()) if keys else {}
+            Poster.run_id == run_id, Poster.movie_key.in_(keys)))} if keys else {}
     out = []
     for v in values:
         if v["imdb_id"] is None:
