@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterator
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO
 
 from posterlab.errors import InputError
 
@@ -31,17 +31,10 @@ _WINDOWS_1252 = str.maketrans({chr(b): bytes([b]).decode("cp1252") for b in rang
                                if b not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)})
 
 
-class Record(NamedTuple):
-    """The lines of one CSV record, decoded; or the reason it cannot be a row.
-
-    ``repaired`` is True when one of its lines was read in the encoding other than the
-    file's; ``first_line`` is the 1-based line of the file it starts on.
-    """
-
-    lines: list[str]
-    first_line: int
-    repaired: bool = False
-    problem: str | None = None
+# One CSV record: (its decoded lines, whether one of them was read in the encoding other
+# than the file's, the reason it cannot be a row or None). A plain tuple: made once a
+# row, it is on the reading speed's path.
+Record = tuple[list[str], bool, "str | None"]
 
 
 def open_quotes(line: bytes, inside: bool) -> bool:
@@ -94,8 +87,10 @@ class Records(Iterator[Record]):
         # most rows: one line, no quotes (this path is the reading speed of a manifest)
         self.offset += len(raw)
         self.lines_read += 1
-        text, other = self._decode(raw)
-        return Record([text], self.lines_read, other)
+        try:
+            return [raw.decode("utf-8")], not self._main_is_utf8 and not raw.isascii(), None
+        except UnicodeDecodeError:
+            return [latin1(raw)], self._main_is_utf8, None
 
     def _long_record(self, raw: bytes, first: int) -> Record:
         """A record with quotes, over several lines, or too long (``raw``: its first line)."""
@@ -125,8 +120,8 @@ class Records(Iterator[Record]):
                 break
             raw = self._handle.readline(MAX_LINE_BYTES)
         if problem is not None:
-            return Record([], first, repaired, problem)
-        return Record(lines, first, repaired)
+            return [], repaired, problem
+        return lines, repaired, None
 
     def _decode(self, raw: bytes) -> tuple[str, bool]:
         """The line as text, and whether it was not in the file's main encoding."""

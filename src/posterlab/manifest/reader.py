@@ -20,7 +20,7 @@ from posterlab.manifest.fields import (
     parse_rating,
     resolve_inside,
 )
-from posterlab.manifest.lines import BOM_UTF8, SNIFF_BYTES, Record, Records, sniff_encoding
+from posterlab.manifest.lines import BOM_UTF8, SNIFF_BYTES, Records, sniff_encoding
 from posterlab.text import clean_text
 
 MAX_REPAIRED_NAMED = 1000  # rows named in ``repaired_rows``; ``repaired`` counts them all
@@ -113,12 +113,12 @@ class ManifestReader(Iterator[PosterRef]):
             handle.seek(len(BOM_UTF8) if encoding == "utf-8-sig" else 0)
             records = Records(handle, encoding)
             header: list[str] = []
-            for record in records:
-                if record.problem is not None:
+            for lines, _repaired, problem in records:
+                if problem is not None:
                     raise InputError(f"the header of manifest {self.path} cannot be read as "
-                                     f"CSV ({record.problem})", code="manifest-bad-header")
+                                     f"CSV ({problem})", code="manifest-bad-header")
                 try:
-                    header = next(csv.reader(record.lines), [])
+                    header = next(csv.reader(lines), [])
                 except csv.Error as exc:
                     raise InputError(f"the header of manifest {self.path} cannot be read as "
                                      f"CSV ({exc})", code="manifest-bad-header") from None
@@ -137,20 +137,20 @@ class ManifestReader(Iterator[PosterRef]):
         records = csv.reader(feed)  # one reader for the file: one per record costs more
         with open(self.path, "rb") as handle:
             handle.seek(self._data_offset)
-            for record in Records(handle, self.encoding):
-                for ref in self._refs(record, columns, feed, records):
-                    if record.repaired:
+            for lines, repaired, problem in Records(handle, self.encoding):
+                for ref in self._refs(lines, problem, columns, feed, records):
+                    if repaired:
                         self._note_repaired(ref.row)
                     yield ref
                     if self.limit is not None and self.rows_read >= self.limit:
                         return
 
-    def _refs(self, record: Record, columns: Columns, feed: Feed,
+    def _refs(self, lines: list[str], problem: str | None, columns: Columns, feed: Feed,
               records: Iterator[list[str]]) -> list[PosterRef]:
         """The rows of one record: one, or none for a blank line (or only commas)."""
-        if record.problem is not None:
-            return [self._failed(f"manifest-bad-row: {record.problem}")]
-        feed.lines.extend(record.lines)
+        if problem is not None:
+            return [self._failed(f"manifest-bad-row: {problem}")]
+        feed.lines.extend(lines)
         refs: list[PosterRef] = []
         while feed.lines:  # one pass but for a record csv sees as several
             try:
