@@ -202,15 +202,24 @@ def test_a_password_in_the_query_of_a_database_url_is_never_shown(
     secret = "hunter2pw"
     folder = poster_folder(tmp_path / "m", 2)
     manifest = folder / "index.csv"
-    manifest.write_bytes(HEADER + b"1,One,6,Drama,posters/1.jpg,\n2,Two,6,Drama,posters/2.jpg,\n")
+    # refused at reading (a control character), its error quoting the URL
+    signed = f"https://img.example.org/p.jpg?X-Amz-Signature={secret}&token={secret}\x07"
+    manifest.write_bytes(HEADER + b"1,One,6,Drama,posters/1.jpg,\n2,Two,6,Drama,posters/2.jpg,\n"
+                         + f"3,Signed,6,Drama,,{signed}\n".encode())
     with pg_schema(pg_server) as url:
         db = f"{url}&password={secret}"  # trust authentication: any password is taken
-        out = run_cli("run", str(manifest), "--workers", "1", "--db", db, env=env_for(url),
-                      timeout=180)
+        env = env_for(url)
+        out = run_cli("run", str(manifest), "--workers", "1", "--db", db, env=env, timeout=180)
         said = out.stdout + out.stderr
         assert "password=***" in said and secret not in said
         stored = rows(url, "select settings from runs")[0]["settings"]
         assert secret not in json.dumps(stored)
+        (signed_row,) = rows(url, "select error from posters where title = 'Signed'")
+        assert "token=***" in signed_row["error"] and secret not in signed_row["error"], \
+            signed_row["error"]
+        for cmd in (["failures"], ["export", "--format", "csv"], ["status", "--json"]):
+            got = run_cli(*cmd, "--db", db, env=env)
+            assert secret not in got.stdout + got.stderr, cmd
     missing = pg_server.rsplit("/", 1)[0] + f"/no_such_database?password={secret}"
     for cmd in (["status"], ["runs"], ["db", "upgrade"]):
         got = run_cli(*cmd, "--db", missing, env=env_for(missing), check=False, timeout=60)

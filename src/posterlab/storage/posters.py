@@ -16,11 +16,19 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from posterlab.config import redact_text
 from posterlab.manifest import PosterRef
 from posterlab.stages import FIRST, PENDING, TERMINAL, End
 from posterlab.storage._sql import dialect_insert, plain_update
 from posterlab.storage.models import Poster, Run, utcnow
 from posterlab.text import visible
+
+
+def stored_error(error: str) -> str:
+    """An error text fit to keep and show: control characters spelled out (no NUL for
+    PostgreSQL, no escape for a terminal), credentials in quoted URLs hidden (a signed
+    poster URL's ``token=``)."""
+    return redact_text(visible(error))
 
 
 def movie_key(ref: PosterRef) -> str:
@@ -35,7 +43,8 @@ def poster_values(run_id: int, ref: PosterRef, now: datetime) -> dict[str, Any]:
         "run_id": run_id, "movie_key": movie_key(ref), "imdb_id": ref.imdb_id, "row": ref.row,
         "title": ref.title, "score": ref.rating, "genres": "|".join(ref.genres),
         "source": ref.source, "status": End.FAILED if failed else FIRST,
-        "error": ref.error, "error_code": ref.error.split(":", 1)[0] if ref.error else None,
+        "error": stored_error(ref.error) if ref.error is not None else None,
+        "error_code": ref.error.split(":", 1)[0] if ref.error else None,
         "attempts": 0, "api_calls": 0, "cache_hits": 0, "rate_limited": 0, "retries": 0,
         "created_at": now, "updated_at": now,
     }
@@ -220,7 +229,7 @@ def finish(session: Session, poster_id: int, stage: str, *, status: str,
     if status not in TERMINAL:
         raise ValueError(f"status must be one of {TERMINAL}, got {status!r}")
     if error is not None:
-        error = visible(error)  # an error quoting a server or a file: no NUL for PostgreSQL
+        error = stored_error(error)
     result = session.execute(
         plain_update(Poster).where(Poster.id == poster_id, Poster.status == stage)
         .values(status=status, error=error, error_code=error_code, updated_at=utcnow(),
