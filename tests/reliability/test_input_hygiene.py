@@ -107,6 +107,8 @@ def test_hostile_text_is_cleaned_or_refused_row_by_row_on_both_databases(
     groups = {g["code"]: g for g in found["groups"]}
     assert groups["manifest-duplicate"]["count"] == 1
     assert groups["manifest-duplicate"]["examples"][0]["row"] == 7
+    if not db_url.startswith("sqlite"):
+        return  # what follows is not about the database: once is enough
     # the same manifest again adds nothing: the duplicate is not counted twice
     again = run_cli("run", str(manifest), "--workers", "1", "--run", "text", "--no-analysis",
                     env=env, timeout=180)
