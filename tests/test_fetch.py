@@ -388,6 +388,26 @@ def test_a_local_file_outside_base_dir_is_refused_even_through_a_symlink(tmp_pat
     _fails(str(inside / "1.jpg"), "fetch-path-escape", base_dir=str(inside))
 
 
+@pytest.mark.parametrize("target", ["outside", "inside"])
+def test_a_poster_swapped_for_a_symlink_after_checking_is_refused(tmp_path: Path, target: str):
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    (tmp_path / "secret.jpg").write_bytes(b"secret")
+    (folder / "other.jpg").write_bytes(POSTER)
+    poster = folder / "1.jpg"  # the real path the manifest reader stored
+    poster.symlink_to(tmp_path / "secret.jpg" if target == "outside" else folder / "other.jpg")
+    error = _fails(str(poster), "fetch-path-escape")
+    assert "symbolic link" in str(error)
+
+
+def test_a_folder_on_the_path_swapped_for_a_symlink_is_refused(tmp_path: Path):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "1.jpg").write_bytes(b"secret")
+    (tmp_path / "posters").symlink_to(tmp_path / "elsewhere")
+    error = _fails(str(tmp_path / "posters" / "1.jpg"), "fetch-path-escape")
+    assert str(tmp_path / "elsewhere" / "1.jpg") in str(error)
+
+
 def test_a_fifo_or_a_folder_is_refused_without_hanging(tmp_path: Path):
     fifo = tmp_path / "pipe.jpg"
     os.mkfifo(fifo)

@@ -119,7 +119,7 @@ def test_a_utf8_file_with_a_latin1_byte_deep_inside_is_read_line_by_line(tmp_pat
     body += b"88888,Caf\xe9,6.2,Comedy," + URL.encode() + b"\n"
     reader = read_manifest(write(tmp_path, body))
     refs = list(reader)
-    assert reader.encoding == "utf-8" and reader.latin1_lines == 1
+    assert reader.encoding == "utf-8" and reader.repaired_rows == [len(refs)]
     assert (refs[0].title, refs[-1].title) == ("Am\u00e9lie", "Caf\u00e9")
     assert all(ref.ok for ref in refs)
 
@@ -181,7 +181,7 @@ def test_quotes_and_newlines_inside_fields_survive_and_rows_count_records(tmp_pa
                                     f'2,"B, the sequel",6,"Drama|\nComedy",{URL}\r\n')
     refs = rows(path)
     assert [(ref.row, ref.title, ref.genres) for ref in refs] == [
-        (1, 'He said "hi"\nand left', ("Drama",)), (2, "B, the sequel", ("Drama", "Comedy"))]
+        (1, 'He said "hi" and left', ("Drama",)), (2, "B, the sequel", ("Drama", "Comedy"))]
 
 
 def test_a_very_long_title_is_cut_and_a_very_long_url_refused(tmp_path):
@@ -349,3 +349,52 @@ def test_moviegenre_streams_all_rows_with_its_known_flaws():
     assert len(repeated) == 593
     assert {len(found) for found in repeated.values()} == {2}
     assert len({ref.imdb_id for ref in refs}) == 40_108 - 593
+
+
+# -- text hygiene -------------------------------------------------------------------------
+
+
+def test_an_oversized_quoted_field_fails_its_row_and_the_next_row_is_intact(tmp_path):
+    inner = "".join(f"{n},Inside {n},5,Drama,{URL}\n" for n in range(900, 6000))
+    assert len(inner) > 131_072  # over the csv module's field limit
+    path = write(tmp_path, HEADER + f'1,"{inner}",7,Drama,{URL}\n2,Real next,6,Drama,{URL}\n')
+    refs = rows(path)
+    assert [(ref.row, ref.imdb_id, code(ref)) for ref in refs] == [
+        (1, None, "manifest-bad-row"), (2, "2", None)]
+    assert refs[1].title == "Real next"
+    assert "field larger than field limit" in refs[0].error
+
+
+def test_a_quoted_field_longer_than_a_row_may_be_is_skipped_whole(tmp_path):
+    inner = "x,y\n" * (MAX_LINE_BYTES // 4 + 10)
+    path = write(tmp_path, HEADER + f'1,"{inner}",7,,{URL}\n2,B,6,,{URL}\n')
+    assert [(ref.row, ref.imdb_id, code(ref)) for ref in rows(path)] == [
+        (1, None, "manifest-bad-row"), (2, "2", None)]
+
+
+def test_a_quote_never_closed_is_one_bad_row_that_names_its_lines(tmp_path):
+    path = write(tmp_path, HEADER + f'1,A,7,,{URL}\n2,"B,6,,{URL}\n3,C,7,,{URL}\n')
+    refs = rows(path)
+    assert [(ref.row, code(ref)) for ref in refs] == [(1, None), (2, "manifest-bad-row")]
+    assert "never closed" in refs[1].error and "lines 2-3" in refs[1].error
+
+
+def test_a_small_mixed_utf8_and_latin1_file_is_decided_line_by_line(tmp_path):
+    body = (HEADER.encode() + "1,Am\u00e9lie,8.3,Comedy,u\n".encode()
+            + b"2,Caf\xe9 \x93noir\x94,6.2,Drama,u\n"
+            + "3,Na\u00efve,7,Drama,u\n".encode()).replace(b",u\n", f",{URL}\n".encode())
+    reader = read_manifest(write(tmp_path, body))
+    titles = [ref.title for ref in reader]
+    assert titles == ["Am\u00e9lie", "Caf\u00e9 \u201cnoir\u201d", "Na\u00efve"]
+    assert (reader.encoding, reader.repaired_rows, reader.repaired) == ("utf-8", [2], 1)
+
+
+def test_control_characters_leave_titles_and_genres_and_fail_urls_and_paths(tmp_path):
+    path = write(tmp_path, "imdbId,Title,IMDB Score,Genre,Poster,poster_file\n"
+                 f'1,"A\x00b\x1b[31m\u202ered\r\nline",7,"Dra\x00ma|\x07Comedy",{URL},\n'
+                 f"2,B,7,Drama,{URL}/\x1b]8;;http://evil\x07,\n"
+                 f"3,C,7,Drama,,posters/a\x1bb.jpg\n")
+    one_, two, three = rows(path)
+    assert (one_.ok, one_.title, one_.genres) == (True, "Ab[31mred line", ("Drama", "Comedy"))
+    assert code(two) == "manifest-bad-url" and "\\x1b" in two.error and "\x1b" not in two.error
+    assert code(three) == "manifest-bad-path" and "\x1b" not in three.error

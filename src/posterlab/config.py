@@ -63,19 +63,57 @@ def parse_rate(text: str, *, burst: int | None = None) -> Rate:
     return Rate(count=count, period=period, burst=max(1, int(burst if burst is not None else 1)))
 
 
+# query parameters that carry a credential: password=, sslpassword=, key=, api_key=,
+# token=, access_token=, secret=, client_secret=, sig=, X-Amz-Signature=, auth=, ...
+_SECRET_PARAM_RE = re.compile(r"pass|pwd|key|token|secret|sig|auth|credential|session",
+                              re.IGNORECASE)
+_URL_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`\x00-\x1f\x7f]+")
+_SECRET_PAIR_RE = re.compile(
+    r"(?i)\b((?:ssl)?pass(?:word|wd)?|pwd|secret|token|api[_-]?key|access[_-]?key|key)"
+    r"(\s*[=:]\s*)(?!\*\*\*)([^\s&;,'\")\]]+)")
+REDACTED = "***"
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a URL (``redis://:secret@host`` -> ``redis://:***@host``)."""
+    """``url`` with every credential hidden: the userinfo's password and the values of
+    query parameters that carry one (``password=``, ``key=``, ``token=``, ...).
+
+    >>> redact_url("redis://:secret@host:6379/0")
+    'redis://:***@host:6379/0'
+    >>> redact_url("postgresql://u@db/x?sslmode=require&password=pw&api_key=k")
+    'postgresql://u@db/x?sslmode=require&password=***&api_key=***'
+    """
     try:
         parts = urlsplit(url)
+        password = parts.password
+        host, port = parts.hostname or "", parts.port
     except ValueError:
         return "<unparseable url>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    if password is not None:
+        user = parts.username or ""
+        netloc = f"{user}:{REDACTED}@{host}" + (f":{port}" if port else "")
+        parts = parts._replace(netloc=netloc)
+    if parts.query:
+        parts = parts._replace(query="&".join(_redact_param(p) for p in parts.query.split("&")))
+    return urlunsplit(parts)
+
+
+def _redact_param(param: str) -> str:
+    name, eq, _value = param.partition("=")
+    return f"{name}={REDACTED}" if eq and _SECRET_PARAM_RE.search(name) else param
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an error message, a log line) with the credentials of every URL in it
+    hidden, and ``password=...``-like pairs outside URLs too.
+
+    >>> redact_text("cannot connect to postgresql://u:pw@h/db?password=pw2 (password=pw3)")
+    'cannot connect to postgresql://u:***@h/db?password=*** (password=***)'
+    """
+    if "=" not in text and "@" not in text and ":" not in text:
+        return text
+    text = _URL_RE.sub(lambda m: redact_url(m.group()), text)
+    return _SECRET_PAIR_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
 
 
 @dataclass(frozen=True)

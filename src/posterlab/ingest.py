@@ -8,7 +8,7 @@ of rows at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 
@@ -27,6 +27,13 @@ BATCH = 2000  # rows per transaction and per publish round: ~50 ms of inserts
 
 @dataclass
 class Ingested:
+    """What reading a manifest into a run did.
+
+    ``failed`` counts the rows refused at reading, ``duplicates`` among them (an id
+    already on an earlier row); ``repaired_rows`` are the rows read in the file's other
+    encoding (the first thousand; ``repaired`` counts them all).
+    """
+
     run_id: int
     run_name: str
     created: bool
@@ -34,6 +41,10 @@ class Ingested:
     queued: int = 0
     failed: int = 0
     existing: int = 0
+    duplicates: int = 0
+    repaired: int = 0
+    repaired_rows: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def _same_features(run: Run, ctx: StageContext, created: bool) -> None:
@@ -88,7 +99,21 @@ def ingest(
         result.queued += len(added.queued)
         result.failed += added.failed
         result.existing += added.existing
+        result.duplicates += added.duplicates
         if on_batch is not None:
             on_batch(added.queued, len(batch))
+    result.repaired, result.repaired_rows = refs.repaired, list(refs.repaired_rows)
+    if refs.repaired:
+        result.warnings.append(repaired_warning(manifest, refs.encoding, result))
     return result
+
+
+def repaired_warning(manifest: Path, encoding: str, ingested: Ingested) -> str:
+    """The warning about rows whose line was not in the file's main encoding."""
+    other = "latin-1" if encoding != "latin-1" else "utf-8"
+    shown = ", ".join(map(str, ingested.repaired_rows[:20]))
+    more = f" and {ingested.repaired - 20} more" if ingested.repaired > 20 else ""
+    return (f"manifest {manifest} is {encoding} but {ingested.repaired} rows were not: "
+            f"rows {shown}{more} were read as {other}; check their titles, and save the "
+            "file in one encoding (utf-8) to silence this")
 

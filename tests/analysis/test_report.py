@@ -140,3 +140,21 @@ def test_plot_helpers_draw_a_note_instead_of_failing_on_missing_data() -> None:
     assert plot_predictions(pd.DataFrame()).texts
     assert plot_color_groups(pd.DataFrame()).texts[0].get_text() == "no mean colours"
     assert "no data" in plot_feature_scatter(nothing, ["hue"]).axes[0].get_title()
+
+
+HOSTILE = "<img src=x onerror=alert(1)> [a](http://evil) ![i](http://evil/i.png) *b* |c|\n- d"
+
+
+def test_markdown_and_html_show_quoted_text_as_text_not_markup() -> None:
+    from posterlab.analysis._render import to_html, to_markdown
+
+    table = pd.DataFrame({"genre": [HOSTILE, "-1.5"], "n": [1, 2]})
+    blocks = [("p", HOSTILE), ("ul", [HOSTILE]), ("table", table)]
+    md = to_markdown(HOSTILE, blocks)
+    for unsafe in ("<img", "](http", "![i]", "*b*", "|c|", "\n- d"):
+        assert unsafe not in md, unsafe
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in md and "\\[a\\]\\(http://evil\\)" in md
+    assert "| -1.5 | 2 |" in md  # numbers in cells are left readable
+    assert len([line for line in md.splitlines() if line.startswith("| ")]) == 3  # one a row
+    page = to_html(HOSTILE, blocks, {})
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page

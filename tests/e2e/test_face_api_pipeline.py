@@ -23,8 +23,11 @@ def face_api(tmp_path: Path) -> Iterator[str]:
     """`posterlab faceapi serve` with a key and a strict 20/s quota."""
     port = free_port()
     log = open(tmp_path / "faceapi.log", "wb")
+    key_file = tmp_path / "faceapi.key"
+    key_file.write_text(KEY + "\n")
+    key_file.chmod(0o600)
     proc = subprocess.Popen(posterlab_cmd("faceapi", "serve", "--port", str(port),
-                                          "--rate", "20/s", "--key", KEY),
+                                          "--rate", "20/s", "--key-file", str(key_file)),
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -17,20 +17,40 @@ from posterlab.storage.models import Poster, Run, utcnow
 MakeRef = Callable[..., PosterRef]
 
 
-def test_adding_the_same_rows_twice_leaves_one_row_per_movie(
+def test_adding_the_same_rows_twice_leaves_one_row_per_movie_and_fails_duplicates(
         factory: sessionmaker[Session], run_id: int, ref: MakeRef) -> None:
     batch = [ref(1), ref(2), ref(3, imdb_id="1001"), ref(4, imdb_id=None, error="manifest-x: no")]
     with transaction(factory) as s:
         first = posters.add_posters(s, run_id, batch)
     with transaction(factory) as s:
         second = posters.add_posters(s, run_id, batch)
-    assert (len(first.queued), first.failed, first.existing) == (2, 1, 1)
-    assert (len(second.queued), second.failed, second.existing) == (0, 0, 4)
+    assert (len(first.queued), first.failed, first.existing, first.duplicates) == (2, 2, 0, 1)
+    assert (len(second.queued), second.failed, second.existing, second.duplicates) == (
+        0, 0, 4, 0)
     with factory() as s:
         run = s.get_one(Run, run_id)
-        assert (run.total, run.pending) == (3, 2)
+        assert (run.total, run.pending) == (4, 2)
         keys = sorted(s.scalars(select(Poster.movie_key)))
-    assert keys == ["1001", "1002", "row:4"]
+        dup = s.scalars(select(Poster).where(Poster.movie_key == "row:3")).one()
+        kept = s.scalars(select(Poster).where(Poster.movie_key == "1001")).one()
+    assert keys == ["1001", "1002", "row:3", "row:4"]
+    assert (dup.status, dup.error_code, dup.imdb_id, dup.source) == (
+        "failed", "manifest-duplicate", None, None)
+    assert "already on row 1" in (dup.error or "")
+    assert (kept.row, kept.title, kept.status) == (1, "Movie 1", "fetch")
+
+
+def test_a_duplicate_in_a_later_batch_fails_without_touching_the_first_row(
+        factory: sessionmaker[Session], run_id: int, ref: MakeRef) -> None:
+    with transaction(factory) as s:
+        posters.add_posters(s, run_id, [ref(1)])
+    with transaction(factory) as s:
+        added = posters.add_posters(s, run_id, [ref(2), ref(9, imdb_id="1001")])
+    assert (len(added.queued), added.failed, added.duplicates) == (1, 1, 1)
+    with factory() as s:
+        first = s.scalars(select(Poster).where(Poster.movie_key == "1001")).one()
+        assert (first.row, first.source, first.status) == (1, "/p/1.jpg", "fetch")
+        assert queries.failure_groups(s, run_id)[0]["code"] == "manifest-duplicate"
 
 
 def test_finishing_a_poster_twice_decrements_the_run_counter_once(

@@ -11,10 +11,13 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+
+from posterlab.text import clean_text
 
 __all__ = ["Block", "cell", "to_html", "to_markdown"]
 
@@ -75,8 +78,27 @@ def to_html(title: str, blocks: Sequence[Block], images: Mapping[str, bytes]) ->
     )
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+_MD_INLINE = re.compile(r"([\\`*_\[\]{}()#|~!])")
+_MD_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_MD_BLOCK_START = re.compile(r"^(?:([+=-])|(\d+)([.)]))")
+
+
+def _md_escape(text: str, *, block_start: bool = True) -> str:
+    """Plain text as Markdown that renders as that text: no link, image, emphasis, code,
+    raw HTML or table break, and on one line (line breaks become spaces).
+
+    ``block_start``: the text starts a block (a paragraph, an item), where ``-``, ``+``,
+    ``=`` or ``1.`` would make a list or a heading of it.
+
+    >>> print(_md_escape("<img src=x onerror=alert(1)> [a](http://x) *b* 1. c|d\\n- e"))
+    &lt;img src=x onerror=alert\\(1\\)&gt; \\[a\\]\\(http://x\\) \\*b\\* 1. c\\|d - e
+    >>> print(_md_escape("-1 is 1984. too"), _md_escape("1984. A year"))
+    \\-1 is 1984. too 1984\\. A year
+    """
+    text = _MD_INLINE.sub(r"\\\1", clean_text(text).translate(_MD_HTML))
+    if block_start:
+        text = _MD_BLOCK_START.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", text)
+    return text
 
 
 def _md_table(table: pd.DataFrame) -> str:
@@ -85,7 +107,8 @@ def _md_table(table: pd.DataFrame) -> str:
     cells = _cells(table)
     header = "| " + " | ".join(_md_escape(str(c)) for c in table.columns) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in cells.to_numpy()]
+    rows = ["| " + " | ".join(_md_escape(v, block_start=False) for v in row) + " |"
+            for row in cells.to_numpy()]
     return "\n".join([header, rule, *rows])
 
 

@@ -13,9 +13,10 @@ import click
 from rich.console import Console
 
 from posterlab import __version__
-from posterlab.config import Settings, load_settings
+from posterlab.config import Settings, load_settings, redact_text
 from posterlab.errors import CheckFailed, PosterlabError
 from posterlab.features_schema import PROFILES
+from posterlab.text import printable
 
 if TYPE_CHECKING:
     from posterlab.service.store import Store
@@ -129,9 +130,9 @@ def errors_as_click() -> Iterator[None]:
     try:
         yield
     except CheckFailed as exc:
-        raise NotReady(str(exc)) from None
-    except PosterlabError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise NotReady(redact_text(printable(str(exc)))) from None
+    except PosterlabError as exc:  # its text may quote a manifest, a server, a URL
+        raise click.ClickException(redact_text(printable(str(exc)))) from None
 
 
 def wrap_errors(f: F) -> F:

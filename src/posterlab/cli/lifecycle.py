@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from posterlab.cli.common import (
     broker_option,
@@ -18,6 +17,7 @@ from posterlab.cli.common import (
     settings_from,
     wrap_errors,
 )
+from posterlab.cli.render import safe
 
 
 def _emit(result: dict[str, Any], as_json: bool, line: str) -> None:
@@ -52,7 +52,7 @@ def cancel(run_name: str, db: str | None, broker: str | None, no_analysis: bool,
     with open_store(settings_from(db=db, broker=broker), existing=True) as store:
         done = cancel_run(store, run_name, analysis=not no_analysis)
     counts = done["counts"]
-    _emit(done, as_json, f"run {escape(done['run'])}: {done['cancelled']} posters cancelled; "
+    _emit(done, as_json, f"run {safe(done['run'])}: {done['cancelled']} posters cancelled; "
           f"{counts['done']} done, {counts['failed']} failed; analysis {done['analysis']}")
 
 
@@ -79,7 +79,7 @@ def delete(run_name: str, db: str | None, yes: bool, as_json: bool) -> None:
             click.confirm(f"Delete run {found.name!r} and its {found.total} posters?",
                           abort=True, err=True)
         done = delete_run(store, run_name)
-    _emit(done, as_json, f"run {escape(done['run'])} deleted: "
+    _emit(done, as_json, f"run {safe(done['run'])} deleted: "
           f"{done['deleted']['posters']} posters; caches kept")
 
 
@@ -100,7 +100,7 @@ def rename(old: str, new: str, db: str | None, as_json: bool) -> None:
 
     with open_store(settings_from(db=db), existing=True) as store:
         done = rename_run(store, old, new)
-    _emit(done, as_json, f"run {escape(old)} is now {escape(new)}")
+    _emit(done, as_json, f"run {safe(old)} is now {safe(new)}")
 
 
 @cli.command()

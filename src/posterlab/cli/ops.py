@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
 
 from posterlab.cli.common import (
@@ -26,7 +25,15 @@ from posterlab.cli.common import (
     strict_option,
     wrap_errors,
 )
-from posterlab.cli.render import failures_table, number, runs_table, status_view, watch_view
+from posterlab.cli.render import (
+    failures_table,
+    number,
+    plain,
+    runs_table,
+    safe,
+    status_view,
+    watch_view,
+)
 
 
 @cli.command()
@@ -93,7 +100,7 @@ def failures(run_name: str | None, db: str | None, examples: int, as_json: bool)
     if as_json:
         click.echo(json.dumps(found))
     elif not found["groups"]:
-        console().print(f"run {escape(found['run'])}: no failed posters")
+        console().print(f"run {safe(found['run'])}: no failed posters")
     else:
         console().print(failures_table(found))
 
@@ -131,7 +138,7 @@ def retry(run_name: str | None, db: str | None, broker: str | None, reason: str 
         mode = store.find_run(run_name).mode
         preflight(settings, skip_checks or mode != "distributed", database=False, broker=True)
         done = retry_run(store, run_name, reason=reason, workers=workers)
-    name = escape(done.name)
+    name = safe(done.name)
     out = console(stderr=True, quiet=as_json)
     if not done.posters:
         out.print(f"run {name}: nothing to retry")
@@ -217,7 +224,7 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
     for col in ("feature", "n", "pearson_r", "ci", "spearman_rho", "p_adjusted"):
         table.add_column(col)
     for c in result.get("correlations", []):
-        table.add_row(escape(str(c["feature"])), str(c["n"]), number(c.get("pearson_r")),
+        table.add_row(plain(c["feature"]), str(c["n"]), number(c.get("pearson_r")),
                       f"[{number(c.get('ci_low'))}, {number(c.get('ci_high'))}]",
                       number(c.get("spearman_rho")), number(c.get("p_adjusted")))
     console().print(table)
@@ -250,7 +257,7 @@ def report(run_name: str | None, db: str | None, out_dir: Path, as_json: bool) -
         files = sorted(str(p) for p in index.parent.iterdir() if p.is_file())
         click.echo(json.dumps({**result, "report": str(index), "files": files}))
     else:
-        console(stderr=True).print(f"report written: {index}")
+        console(stderr=True).print(f"report written: {safe(index)}")
 
 
 @cli.command()
@@ -264,9 +271,12 @@ def report(run_name: str | None, db: str | None, out_dir: Path, as_json: bool) -
               help="Comma-separated columns [default: all scalar columns].")
 @click.option("--vectors", is_flag=True,
               help="Add histogram/HOG columns (lists; default on for parquet and json).")
+@click.option("--raw", is_flag=True,
+              help="CSV: keep text exactly (by default a cell starting with = + - @, tab or "
+                   "CR gets a leading ' so a spreadsheet does not run it as a formula).")
 @wrap_errors
 def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
-           columns: str | None, vectors: bool) -> None:
+           columns: str | None, vectors: bool, raw: bool) -> None:
     """Write one row per movie of a run (streamed: constant memory on any size).
 
     Columns: imdb_id, title, score, genres, status, error, face_count, mean_r, mean_g,
@@ -278,11 +288,12 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
       posterlab export --format csv --out results.csv
       posterlab export --format parquet --out results.parquet
       posterlab export --format json | head
+      posterlab export --format csv --raw > exact.csv   # for programs, not spreadsheets
     """
     from posterlab.service.results import export as export_run
 
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     with open_store(settings_from(db=db), readonly=True, existing=True) as store:
-        n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors)
+        n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors, raw=raw)
     if out:
-        console(stderr=True).print(f"{n} rows written to {out}")
+        console(stderr=True).print(f"{n} rows written to {safe(out)}")

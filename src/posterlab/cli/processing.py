@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from posterlab.cli.common import (
@@ -32,7 +31,7 @@ from posterlab.cli.common import (
     strict_option,
     wrap_errors,
 )
-from posterlab.cli.render import print_summary
+from posterlab.cli.render import print_summary, print_warnings, refused_text, safe
 from posterlab.config import Settings
 from posterlab.stages import PENDING, QUEUES, Stage
 
@@ -125,7 +124,7 @@ def conclude(settings: Settings, name: str, *, strict: bool, as_json: bool,
     if failed:
         console(stderr=True).print(
             f"{failed} of {result['total']} posters failed: see "
-            f"`posterlab failures --run {escape(shlex.quote(name))}`")
+            f"`posterlab failures --run {safe(shlex.quote(name))}`")
     waiting = sum(counts.get(stage, 0) for stage in PENDING)
     if failed and not waiting and (strict or not counts["done"]):
         raise SystemExit(EXIT_FAILURE)
@@ -146,8 +145,9 @@ def run_embedded_cli(settings: Settings, manifest: Path, *, poster_dir: Path | N
 
         def started(s: Started) -> None:
             verb = "created" if s.created else "resumed"
-            out.print(f"run [bold]{escape(s.name)}[/] {verb}: {s.total} posters, {s.pending} "
-                      f"to process, {s.refused} refused at reading")
+            out.print(f"run [bold]{safe(s.name)}[/] {verb}: {s.total} posters, {s.pending} "
+                      f"to process, {refused_text(s.refused, s.duplicates)}")
+            print_warnings(out, s.warnings)
             progress.update(bar, total=s.pending)
             interrupt_on_signals()
 
@@ -197,7 +197,7 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = make_demo_set(out_dir, n_posters, seed=0)
     out.print(f"[bold yellow]SYNTHETIC DATA[/]: {n_posters} posters generated from "
-              f"scikit-image's sample images with made-up ratings in {out_dir}/")
+              f"scikit-image's sample images with made-up ratings in {safe(out_dir)}/")
     db_url = db or f"sqlite:///{(out_dir / 'posterlab.db').resolve()}"
     settings = settings_from(db=db_url, blob_dir=out_dir / "blobs")
     run_embedded_cli(settings, manifest, poster_dir=None, run_name="demo", workers=workers,
@@ -206,7 +206,7 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
 
     with open_store(settings) as store:
         index = report(store, "demo", out_dir / "report")
-    out.print(f"report: {index}")
+    out.print(f"report: {safe(index)}")
     out.print("[bold yellow]Remember: these posters and ratings are synthetic.[/]")
 
 
@@ -260,9 +260,11 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
         click.echo(json.dumps(result))
         return
     extra = f", {done.republished} waiting posters re-published" if done.republished else ""
-    console(stderr=True).print(
-        f"run [bold]{escape(done.name)}[/]: {done.rows} rows read, {done.queued} posters "
-        f"queued in {done.messages} messages, {done.refused} refused at reading, "
+    out = console(stderr=True)
+    print_warnings(out, done.warnings)
+    out.print(
+        f"run [bold]{safe(done.name)}[/]: {done.rows} rows read, {done.queued} posters "
+        f"queued in {done.messages} messages, {refused_text(done.refused, done.duplicates)}, "
         f"{done.existing} already in the run{extra}. "
         "Follow it with `posterlab status --watch`.")
 

@@ -1,20 +1,26 @@
 """Tables and screens for the terminal: formatting only, over what the service returns.
 
-Every text that comes from a manifest or an error is escaped: a title like ``[/bold]``
-is shown as it is, never read as markup.
+Every text that comes from a manifest, a database or an error goes through :func:`safe`
+(inside markup) or :func:`plain` (a cell): a title like ``[/bold]`` is shown as it is,
+never read as markup, and escape sequences (colours, OSC-8 links, window titles) and
+control characters never reach the terminal.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from posterlab.cli.common import console
+from posterlab.config import redact_text
 from posterlab.stages import TERMINAL
+from posterlab.text import printable
 
 if TYPE_CHECKING:
     from posterlab.service.store import Store
@@ -23,13 +29,40 @@ STATUS_FIGURES = ("api_calls", "cache_hits", "rate_limited", "retries", "posters
                   "eta_seconds", "workers_seen")
 
 
+def safe(value: Any) -> str:
+    """Outside text for a rich markup string: no markup, no escapes, no secret in a URL.
+
+    >>> safe("[/bold] \\x1b[2J postgresql://u:pw@h/db")
+    '\\\\[/bold] postgresql://u:***@h/db'
+    """
+    return escape(redact_text(printable(str(value))))
+
+
+def plain(value: Any) -> Text:
+    """Outside text as a table cell or title: shown as it is, never parsed as markup."""
+    return Text(redact_text(printable(str(value))))
+
+
+def refused_text(refused: int, duplicates: int) -> str:
+    """``3 refused at reading (1 duplicate id)``: what a run or enqueue says of bad rows."""
+    dup = f" ({duplicates} duplicate id{'s' if duplicates != 1 else ''}: " \
+          "see `posterlab failures`)" if duplicates else ""
+    return f"{refused} refused at reading{dup}"
+
+
+def print_warnings(out: Console, warnings: Iterable[str]) -> None:
+    """Print warnings about the input, in yellow, each escaped."""
+    for warning in warnings:
+        out.print(f"[yellow]warning[/]: {safe(warning)}")
+
+
 def number(value: Any) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
 def status_table(status: dict[str, Any]) -> Table:
     title = f"run {status['run']} ({status['mode']}, {status['total']} posters)"
-    table = Table(title=escape(title), title_justify="left",
+    table = Table(title=safe(title), title_justify="left",
                   min_width=len(title))  # as wide as its title: the run name stays whole
     table.add_column("state")
     table.add_column("posters", justify="right")
@@ -52,7 +85,7 @@ def workers_table(status: dict[str, Any]) -> Table:
     table.add_column("posters (last minute)", justify="right")
     table.add_column("last seen", no_wrap=True)
     for w in status.get("workers", []):
-        table.add_row(escape(w["name"]), escape(w["hostname"]), ",".join(w["queues"]),
+        table.add_row(plain(w["name"]), plain(w["hostname"]), ",".join(w["queues"]),
                       str(w["posters_last_minute"]), w["last_seen"][11:19] + " UTC")
     return table
 
@@ -78,14 +111,14 @@ def watch_view(status: dict[str, Any]) -> Group:
 
 
 def failures_table(found: dict[str, Any]) -> Table:
-    table = Table(title=f"failures of run {escape(found['run'])}", title_justify="left")
+    table = Table(title=f"failures of run {safe(found['run'])}", title_justify="left")
     table.add_column("reason", overflow="fold")
     table.add_column("posters", justify="right")
     table.add_column("examples (movie, row: error)", overflow="fold")
     for g in found["groups"]:
-        ex = "\n".join(escape(f"{e['movie']}, row {e['row']}: {e['error']}")
-                       for e in g["examples"])
-        table.add_row(escape(g["code"] or "?"), str(g["count"]), ex)
+        ex = Text("\n").join(plain(f"{e['movie']}, row {e['row']}: {e['error']}")
+                             for e in g["examples"])
+        table.add_row(plain(g["code"] or "?"), str(g["count"]), ex)
     return table
 
 
@@ -95,7 +128,7 @@ def runs_table(found: list[dict[str, Any]]) -> Table:
                 "analysis state"):
         table.add_column(col, overflow="fold")
     for r in found:
-        table.add_row(escape(r["run"]), r["mode"], str(r["total"]), str(r["counts"]["done"]),
+        table.add_row(plain(r["run"]), r["mode"], str(r["total"]), str(r["counts"]["done"]),
                       str(r["counts"]["failed"]), str(r["pending"]),
                       r["created_at"][:16].replace("T", " "), r["analysis"])
     return table
@@ -111,7 +144,7 @@ def print_summary(store: Store, run_name: str) -> None:
     corr = analysis.get("correlations") or []
     if corr:
         out.print(correlations_table(corr))
-    out.print(f"database: {store.settings.redacted()['database_url']}")
+    out.print(f"database: {safe(store.settings.redacted()['database_url'])}")
 
 
 def correlations_table(corr: list[dict[str, Any]], top: int = 8) -> Table:
@@ -119,6 +152,6 @@ def correlations_table(corr: list[dict[str, Any]], top: int = 8) -> Table:
     for col in ("feature", "n", "pearson_r", "spearman_rho", "p_adjusted"):
         table.add_column(col, justify="left" if col == "feature" else "right")
     for c in sorted(corr, key=lambda c: -abs(c.get("pearson_r") or 0))[:top]:
-        table.add_row(escape(str(c["feature"])), str(c["n"]), number(c.get("pearson_r")),
+        table.add_row(plain(c["feature"]), str(c["n"]), number(c.get("pearson_r")),
                       number(c.get("spearman_rho")), number(c.get("p_adjusted")))
     return table

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import os
 import re
@@ -23,16 +25,24 @@ def is_local(source: str) -> bool:
 
 
 def read_local(path: str, *, max_bytes: int, base_dir: str | None) -> bytes:
-    """The bytes of the local poster ``path``.
+    """The bytes of the local poster ``path``, checked again at every attempt.
+
+    The manifest reader stores a poster's real path (symlinks resolved, inside the
+    manifest's folder or ``--poster-dir``). Here, at fetch time, that path must still be
+    real: no component of it may have become a symlink since (a file or a folder swapped
+    for a link to ``/etc/passwd`` after the run was queued, before a ``retry``). The last
+    component is opened with ``O_NOFOLLOW``, and the file actually opened is compared
+    with the path (``/proc/self/fd`` where there is one), so a swap between the check and
+    the open is caught too.
 
     Parameters
     ----------
     path : str
-        The file; opened without following a swap made after the checks.
+        The file, as the manifest reader resolved it.
     max_bytes : int
         Refuse larger files (``fetch-too-large``), also one that grows while read.
     base_dir : str, optional
-        Folder ``path`` must be inside, after symlinks (``fetch-path-escape``).
+        Folder ``path`` must also be inside, after symlinks (``fetch-path-escape``).
 
     Raises
     ------
@@ -40,27 +50,59 @@ def read_local(path: str, *, max_bytes: int, base_dir: str | None) -> bytes:
         ``fetch-path-escape``, ``fetch-not-found``, ``fetch-unreadable``,
         ``fetch-not-a-file`` or ``fetch-too-large``.
     """
-    if base_dir is not None:
-        base = os.path.realpath(base_dir)
-        if os.path.commonpath([base, os.path.realpath(path)]) != base:
-            raise FetchError(f"poster file {path} is outside {base}; refusing to read it",
-                             code="fetch-path-escape")
+    path = os.path.abspath(path)
+    _check_real(path, os.path.realpath(path), base_dir)
     with _open_regular(path, max_bytes) as handle:
+        _check_real(path, _opened_path(handle.fileno(), path), base_dir)
         data = handle.read(max_bytes + 1)  # +1: a file growing while we read is caught too
     if len(data) > max_bytes:
         raise too_large(path, max_bytes)
     return data
 
 
+def _check_real(path: str, real: str, base_dir: str | None) -> None:
+    """Refuse ``path`` when what it leads to (``real``) is elsewhere or outside ``base_dir``."""
+    if real != path and os.path.exists(real):  # a missing file is fetch-not-found, below
+        raise FetchError(f"poster file {path} now leads through a symbolic link to {real}; "
+                         "refusing to read it (posters are read where the manifest was "
+                         "checked: replace the link by the file)", code="fetch-path-escape")
+    if base_dir is not None:
+        base = os.path.realpath(base_dir)
+        if os.path.commonpath([base, real]) != base:
+            raise FetchError(f"poster file {path} is outside {base}; refusing to read it",
+                             code="fetch-path-escape")
+
+
+def _opened_path(fd: int, path: str) -> str:
+    """The path of the file open as ``fd``, as the kernel knows it (Linux, macOS)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+    f_getpath = getattr(fcntl, "F_GETPATH", None)  # macOS
+    if f_getpath is not None:
+        try:
+            raw = fcntl.fcntl(fd, f_getpath, bytes(1024))
+            return os.fsdecode(raw.split(b"\0", 1)[0])
+        except OSError:
+            pass
+    return os.path.realpath(path)  # elsewhere: the check before opening stands alone
+
+
 def _open_regular(path: str, max_bytes: int) -> io.BufferedReader:
     """Open ``path`` for reading if it is a regular file of at most ``max_bytes``."""
     try:
-        # O_NONBLOCK: opening a FIFO must not hang a worker; it is refused just below
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        # O_NONBLOCK: opening a FIFO must not hang a worker; it is refused just below.
+        # O_NOFOLLOW: a symlink swapped in for the file after the checks is not followed.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise FetchError(f"poster file {path} does not exist; check the manifest's "
                          "poster_file column or --poster-dir", code="fetch-not-found") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise FetchError(f"poster file {path} is now a symbolic link; refusing to "
+                             "follow it", code="fetch-path-escape") from None
         raise FetchError(f"poster file {path} cannot be opened ({exc.strerror})",
                          code="fetch-unreadable") from None
     try:

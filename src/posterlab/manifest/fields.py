@@ -10,6 +10,7 @@ import os
 import re
 
 from posterlab.errors import InputError
+from posterlab.text import has_controls, visible
 
 MAX_TITLE_CHARS = 500  # the longest real title is ~200 chars; longer ones are cut, not refused
 MAX_ID_CHARS = 20  # IMDB ids have 7-8 digits; 20 leaves room for zero padding
@@ -64,6 +65,10 @@ def check_url(url: str) -> str:
     if len(url) > MAX_URL_CHARS:
         raise RowProblem("manifest-bad-url",
                          f"poster URL is longer than {MAX_URL_CHARS} characters")
+    if has_controls(url):
+        raise RowProblem("manifest-bad-url",
+                         f"poster URL {visible(url[:80])!r} contains control characters "
+                         "(NUL, escapes, line breaks); write the URL as plain text")
     if not url.lower().startswith(("http://", "https://")):
         raise RowProblem("manifest-bad-url",
                          f"poster URL {url[:80]!r} is not http(s); only web URLs are fetched")
@@ -72,6 +77,10 @@ def check_url(url: str) -> str:
 
 def resolve_inside(base: str, relative: str) -> str:
     """Resolve ``relative`` under the real folder ``base``; refuse anything that leaves it."""
+    if has_controls(relative):
+        raise RowProblem("manifest-bad-path",
+                         f"poster path {visible(relative[:200])!r} contains control characters "
+                         "(NUL, escapes, line breaks); rename the file")
     if os.path.isabs(relative) or os.path.splitdrive(relative)[0]:
         raise RowProblem("manifest-path-escape",
                          f"poster path {relative[:200]!r} is absolute; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections import deque
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -19,7 +20,10 @@ from posterlab.manifest.fields import (
     parse_rating,
     resolve_inside,
 )
-from posterlab.manifest.lines import BOM_UTF8, SNIFF_BYTES, Lines, LineTooLong, sniff_encoding
+from posterlab.manifest.lines import BOM_UTF8, SNIFF_BYTES, Records, sniff_encoding
+from posterlab.text import clean_text
+
+MAX_REPAIRED_NAMED = 1000  # rows named in ``repaired_rows``; ``repaired`` counts them all
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,9 @@ class ManifestReader(Iterator[PosterRef]):
     Attributes: ``path``, ``encoding`` (``utf-8``, ``utf-8-sig`` or ``latin-1``),
     ``columns`` (canonical field -> header name as written), ``rows_read`` (rows yielded
     so far: 0 after a full pass means the manifest has no data rows), ``rows_failed``
-    (rows yielded with an ``error``) and ``latin1_lines`` (lines of a utf-8 file that were
-    not utf-8 and were read as latin-1).
+    (rows yielded with an ``error``), ``repaired`` (rows with a line that was not in the
+    file's main encoding and was read in the other one) and ``repaired_rows`` (their
+    numbers, the first :data:`MAX_REPAIRED_NAMED`).
     """
 
     def __init__(
@@ -75,7 +80,8 @@ class ManifestReader(Iterator[PosterRef]):
         self._base = os.path.realpath(os.path.dirname(self.path))
         self.rows_read = 0
         self.rows_failed = 0
-        self.latin1_lines = 0
+        self.repaired = 0
+        self.repaired_rows: list[int] = []
         self.encoding, self._data_offset, self._columns = self._read_header()
         # canonical field -> header name as written; empty for an empty file
         self.columns: dict[str, str] = dict(self._columns.names) if self._columns else {}
@@ -105,17 +111,21 @@ class ManifestReader(Iterator[PosterRef]):
         with open(self.path, "rb") as handle:
             encoding = sniff_encoding(handle.read(SNIFF_BYTES), self.path)
             handle.seek(len(BOM_UTF8) if encoding == "utf-8-sig" else 0)
-            lines = Lines(handle, encoding)
+            records = Records(handle, encoding)
             header: list[str] = []
-            try:
-                for header in csv.reader(lines):
-                    if any(cell.strip() for cell in header):
-                        break
-            except (csv.Error, LineTooLong) as exc:
-                raise InputError(f"the header of manifest {self.path} cannot be read as CSV "
-                                 f"({exc})", code="manifest-bad-header") from None
+            for lines, _repaired, problem in records:
+                if problem is not None:
+                    raise InputError(f"the header of manifest {self.path} cannot be read as "
+                                     f"CSV ({problem})", code="manifest-bad-header")
+                try:
+                    header = next(csv.reader(lines), [])
+                except csv.Error as exc:
+                    raise InputError(f"the header of manifest {self.path} cannot be read as "
+                                     f"CSV ({exc})", code="manifest-bad-header") from None
+                if any(cell.strip() for cell in header):
+                    break
             columns = map_columns(header, path=self.path, poster_dir=self.poster_dir is not None)
-            return encoding, lines.offset, columns
+            return encoding, records.offset, columns
 
     # -- rows -----------------------------------------------------------------------
 
@@ -123,26 +133,42 @@ class ManifestReader(Iterator[PosterRef]):
         columns = self._columns
         if columns is None or self.limit == 0:
             return  # empty file: no header, no rows, nothing to complain about
+        feed = Feed()
+        records = csv.reader(feed)  # one reader for the file: one per record costs more
         with open(self.path, "rb") as handle:
             handle.seek(self._data_offset)
-            lines = Lines(handle, self.encoding)
-            records = csv.reader(lines)
-            while True:
-                try:
-                    cells = next(records)
-                except StopIteration:
-                    break
-                except (csv.Error, LineTooLong) as exc:
-                    # csv.reader resets its state on the next call: one bad row, not a crash
-                    ref = self._failed(f"manifest-bad-row: the row is not valid CSV ({exc})")
-                else:
-                    if not any(cell.strip() for cell in cells):
-                        continue  # blank lines (or only commas) carry no movie: not rows
-                    ref = self._parse(cells, columns)
-                self.latin1_lines = lines.latin1_lines
-                yield ref
-                if self.limit is not None and self.rows_read >= self.limit:
-                    break
+            for lines, repaired, problem in Records(handle, self.encoding):
+                for ref in self._refs(lines, problem, columns, feed, records):
+                    if repaired:
+                        self._note_repaired(ref.row)
+                    yield ref
+                    if self.limit is not None and self.rows_read >= self.limit:
+                        return
+
+    def _refs(self, lines: list[str], problem: str | None, columns: Columns, feed: Feed,
+              records: Iterator[list[str]]) -> list[PosterRef]:
+        """The rows of one record: one, or none for a blank line (or only commas)."""
+        if problem is not None:
+            return [self._failed(f"manifest-bad-row: {problem}")]
+        feed.lines.extend(lines)
+        refs: list[PosterRef] = []
+        while feed.lines:  # one pass but for a record csv sees as several
+            try:
+                cells = next(records)
+            except csv.Error as exc:  # e.g. a field over the csv module's limit: this row
+                feed.lines.clear()
+                return [*refs, self._failed(f"manifest-bad-row: the row is not valid CSV "
+                                            f"({exc})")]
+            except StopIteration:
+                break
+            if any(cell.strip() for cell in cells):
+                refs.append(self._parse(cells, columns))
+        return refs
+
+    def _note_repaired(self, row: int) -> None:
+        self.repaired += 1
+        if len(self.repaired_rows) < MAX_REPAIRED_NAMED:
+            self.repaired_rows.append(row)
 
     def _failed(self, reason: str) -> PosterRef:
         self.rows_read += 1
@@ -163,9 +189,11 @@ class ManifestReader(Iterator[PosterRef]):
         except RowProblem as problem:
             error = problem.reason
             self.rows_failed += 1
+        if not (title.isprintable() and genres_text.isprintable()):  # C speed: nearly always
+            title, genres_text = clean_text(title), clean_text(genres_text)
         genres = tuple(g.strip() for g in genres_text.split("|") if g.strip())
-        return PosterRef(self.rows_read, imdb_id, title[:MAX_TITLE_CHARS] or None, rating,
-                         genres, source, error)
+        title = title[:MAX_TITLE_CHARS]
+        return PosterRef(self.rows_read, imdb_id, title or None, rating, genres, source, error)
 
     def _poster_source(
         self, imdb_id: str, raw_id: str, poster_file: str, poster_url: str
@@ -178,6 +206,19 @@ class ManifestReader(Iterator[PosterRef]):
             return check_url(poster_url)
         raise RowProblem("manifest-no-poster",
                          "no poster: the row has neither poster_file nor Poster URL")
+
+
+class Feed(Iterator[str]):
+    """The lines of the current record, for a ``csv.reader`` kept for the whole file; it
+    ends a record where :class:`Records` ends it (csv reads to the end of its input)."""
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque()
+
+    def __next__(self) -> str:
+        if not self.lines:
+            raise StopIteration
+        return self.lines.popleft()
 
 
 def read_manifest(
@@ -193,8 +234,9 @@ def read_manifest(
     path : str or PathLike
         The CSV manifest. The encoding is decided on the first MiB: a utf-8 BOM or bytes
         that are valid utf-8 mean utf-8, anything else latin-1 (which decodes any byte:
-        mojibake comes through as it is in the file). A line of a utf-8 file that turns
-        out not to be utf-8 is read as latin-1, that line only (``reader.latin1_lines``).
+        mojibake comes through as it is in the file). Each line is then decoded alone,
+        utf-8 if it is valid utf-8, else latin-1: the rows of a mixed file whose line was
+        not in the main encoding are ``reader.repaired_rows``.
     poster_dir : str or PathLike, optional
         Take every poster from ``poster_dir/<id>.<ext>`` (:data:`IMAGE_EXTENSIONS`, first
         that exists; normalised id, then the id as written) instead of the poster
@@ -207,7 +249,10 @@ def read_manifest(
     ManifestReader
         The header is read and checked at once; rows lazily. ``reader.rows_read`` is 0
         after a pass over an empty or header-only file. Duplicate ids come out as they
-        are (see :func:`duplicate_ids`); the store keeps one row per movie.
+        are (see :func:`duplicate_ids`); the store keeps the first row of a movie and
+        fails the others (``manifest-duplicate``). Titles and genres are cleaned of
+        control characters (line breaks become spaces; NUL, escapes and bidi overrides
+        go); a control character in a URL or a path fails its row.
 
     Raises
     ------

@@ -25,8 +25,13 @@ def results(store: Store, run_name: str | None = None, *, vectors: bool = True
 
 
 def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None, *,
-           columns: Sequence[str] | None = None, vectors: bool = False) -> int:
-    """Write the run's rows as csv, parquet or json (streamed); the number of rows."""
+           columns: Sequence[str] | None = None, vectors: bool = False,
+           raw: bool = False) -> int:
+    """Write the run's rows as csv, parquet or json (streamed); the number of rows.
+
+    CSV cells that a spreadsheet would take for a formula get a leading quote unless
+    ``raw``.
+    """
     if out is not None:  # a missing folder is made, as `report --out` does
         folder = Path(out).expanduser().resolve().parent
         try:
@@ -38,7 +43,7 @@ def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None,
         run = runs.find_run(session, run_name)
         rows = iter_results(session, run, vectors=vectors or fmt in ("parquet", "json"),
                             columns=list(columns) if columns else None)
-        return write_export(rows, fmt, out)
+        return write_export(rows, fmt, out, raw=raw)
 
 
 def analyze(store: Store, run_name: str | None = None, *, stored: bool = False

@@ -28,6 +28,8 @@ class Started:
     total: int
     pending: int
     refused: int
+    duplicates: int = 0  # of the refused: ids already on an earlier row
+    warnings: tuple[str, ...] = ()  # about the manifest (rows in another encoding)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Enqueued:
     refused: int
     existing: int
     republished: int
+    duplicates: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 def default_run_name(manifest: Path) -> str:
@@ -74,7 +78,8 @@ def run_manifest(store: Store, manifest: Path, *, run_name: str | None = None,
                       mode="embedded", poster_dir=poster_dir, limit=limit)
     run = store.find_run(name)
     if on_start is not None:
-        on_start(Started(name, ingested.created, run.total, run.pending, ingested.failed))
+        on_start(Started(name, ingested.created, run.total, run.pending, ingested.failed,
+                         ingested.duplicates, tuple(ingested.warnings)))
     return process(store, ingested.run_id, name, workers=workers, analysis=analysis,
                    on_progress=on_progress)
 
@@ -151,7 +156,8 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
 
 def _enqueued(name: str, ingested: Ingested, sent: int, republished: int) -> Enqueued:
     return Enqueued(name, ingested.run_id, ingested.rows, ingested.queued, sent,
-                    ingested.failed, ingested.existing, republished)
+                    ingested.failed, ingested.existing, republished, ingested.duplicates,
+                    tuple(ingested.warnings))
 
 
 def broker_unreachable(store: Store, exc: Exception, then: str) -> PosterlabError:

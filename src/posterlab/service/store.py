@@ -11,7 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from posterlab.config import Settings, redact_url
+from posterlab.config import Settings, redact_text, redact_url
 from posterlab.errors import PosterlabError
 from posterlab.storage import runs
 from posterlab.storage.engine import make_engine, session_factory
@@ -60,13 +60,18 @@ def open_store(settings: Settings, *, create: bool = False, readonly: bool = Fal
         ensure_schema(engine, create=create)
     except (SQLAlchemyError, OSError) as exc:  # server down, bad credentials, no file
         engine.dispose()
-        first = str(exc).splitlines()[0] if str(exc) else ""
-        raise PosterlabError(f"cannot open the database {redact_url(settings.database_url)}: "
-                             f"{type(exc).__name__}: {first}", code="storage") from None
+        raise unreachable(settings, exc) from None
     except PosterlabError:
         engine.dispose()
         raise
     return Store(settings, engine, session_factory(engine))
+
+
+def unreachable(settings: Settings, exc: Exception) -> PosterlabError:
+    """The error for a database that cannot be opened: which one (redacted), and why."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return PosterlabError(f"cannot open the database {redact_url(settings.database_url)}: "
+                          f"{type(exc).__name__}: {redact_text(first)}", code="storage")
 
 
 def upgrade_schema(settings: Settings) -> tuple[str | None, str | None]:
@@ -76,6 +81,8 @@ def upgrade_schema(settings: Settings) -> tuple[str | None, str | None]:
         before = current_revision(engine)
         upgrade(engine)
         return before, current_revision(engine)
+    except (SQLAlchemyError, OSError) as exc:
+        raise unreachable(settings, exc) from None
     finally:
         engine.dispose()
 

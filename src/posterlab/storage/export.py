@@ -83,8 +83,41 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
     return frame[wanted]
 
 
-def write_export(frames: Iterator[pd.DataFrame], fmt: str, out: str | Path | None) -> int:
-    """Write chunks to ``out`` (stdout when None or "-"); returns the number of rows."""
+# OWASP, CSV injection: a cell starting with one of these is a formula to a spreadsheet
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell a spreadsheet will not run: a leading ``=``, ``+``, ``-``, ``@``, tab
+    or CR gets a single quote before it (OWASP's advice). Other values are unchanged.
+
+    >>> neutralise("=1+2"), neutralise("-30-"), neutralise("Up"), neutralise(-1.5)
+    ("'=1+2", "'-30-", 'Up', -1.5)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text column passed through :func:`neutralise` (numbers stay
+    numbers: a negative score is not a formula)."""
+    text = [c for c in frame.columns
+            if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c].dtype)]
+    if not text:
+        return frame
+    return frame.assign(**{c: frame[c].map(neutralise) for c in text})
+
+
+def write_export(frames: Iterator[pd.DataFrame], fmt: str, out: str | Path | None, *,
+                 raw: bool = False) -> int:
+    """Write chunks to ``out`` (stdout when None or "-"); returns the number of rows.
+
+    CSV text cells are :func:`neutralise`-d unless ``raw`` (the exact text, for programs
+    rather than spreadsheets); Parquet and JSON always keep the exact text.
+    """
+    if fmt == "csv" and not raw:
+        frames = (neutralised(frame) for frame in frames)
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fmt == "parquet":

@@ -16,10 +16,19 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import CursorResult, Table, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
+from posterlab.config import redact_text
 from posterlab.manifest import PosterRef
 from posterlab.stages import FIRST, PENDING, TERMINAL, End
 from posterlab.storage._sql import dialect_insert, plain_update
 from posterlab.storage.models import Poster, Run, utcnow
+from posterlab.text import visible
+
+
+def stored_error(error: str) -> str:
+    """An error text fit to keep and show: control characters spelled out (no NUL for
+    PostgreSQL, no escape for a terminal), credentials in quoted URLs hidden (a signed
+    poster URL's ``token=``)."""
+    return redact_text(visible(error))
 
 
 def movie_key(ref: PosterRef) -> str:
@@ -34,10 +43,27 @@ def poster_values(run_id: int, ref: PosterRef, now: datetime) -> dict[str, Any]:
         "run_id": run_id, "movie_key": movie_key(ref), "imdb_id": ref.imdb_id, "row": ref.row,
         "title": ref.title, "score": ref.rating, "genres": "|".join(ref.genres),
         "source": ref.source, "status": End.FAILED if failed else FIRST,
-        "error": ref.error, "error_code": ref.error.split(":", 1)[0] if ref.error else None,
+        "error": stored_error(ref.error) if ref.error is not None else None,
+        "error_code": ref.error.split(":", 1)[0] if ref.error else None,
         "attempts": 0, "api_calls": 0, "cache_hits": 0, "rate_limited": 0, "retries": 0,
         "created_at": now, "updated_at": now,
     }
+
+
+DUPLICATE = "manifest-duplicate"
+
+
+def duplicate_values(values: dict[str, Any], first_row: int) -> dict[str, Any]:
+    """The failed poster row of a manifest row whose movie is already on ``first_row``.
+
+    It is keyed by its row (``row:<n>``) and has no imdb id and no source, so the first
+    occurrence keeps the movie, and ``retry`` never sends the duplicate through.
+    """
+    imdb_id, row = values["imdb_id"], values["row"]
+    error = (f"{DUPLICATE}: id {imdb_id} is already on row {first_row} of the manifest; "
+             f"only that row is processed (remove row {row} or fix its id)")
+    return {**values, "movie_key": f"row:{row}", "imdb_id": None, "source": None,
+            "status": End.FAILED, "error": error, "error_code": DUPLICATE}
 
 
 @dataclass(frozen=True)
@@ -45,12 +71,18 @@ class Added:
     """What :func:`add_posters` did with a batch."""
 
     queued: list[int]   # ids of new posters to process
-    failed: int         # new posters refused at reading (bad rows)
-    existing: int       # rows already in the run (duplicates or a second enqueue)
+    failed: int         # new posters refused at reading (bad rows, duplicates included)
+    existing: int       # rows already in the run (a second enqueue of the same manifest)
+    duplicates: int = 0  # new rows whose movie is on an earlier row (failed, kept apart)
 
 
 def add_posters(session: Session, run_id: int, refs: Sequence[PosterRef]) -> Added:
     """Insert a batch of manifest rows; existing (run, movie) pairs are left as they are.
+
+    A row whose id is on an earlier row of the manifest (in this batch or in the run)
+    becomes a failed poster ``manifest-duplicate`` of its own: counted and listed, the
+    first row's poster untouched. A row already in the run (same movie, same row: the
+    manifest enqueued again) is left alone.
 
     Returns
     -------
@@ -60,27 +92,40 @@ def add_posters(session: Session, run_id: int, refs: Sequence[PosterRef]) -> Add
     if not refs:
         return Added([], 0, 0)
     now = utcnow()
-    seen: dict[str, dict[str, Any]] = {}
-    for ref in refs:  # duplicates inside one batch: the first row wins, as across batches
-        values = poster_values(run_id, ref, now)
-        seen.setdefault(values["movie_key"], values)
+    values = _distinct(session, run_id, [poster_values(run_id, ref, now) for ref in refs])
     # A plain executemany (the drivers' fast path: no RETURNING, no giant VALUES list to
     # parse), then the batch's new rows read back by the timestamp they all carry.
-    table = Poster.__table__
-    stmt = dialect_insert(session, table).on_conflict_do_nothing(
+    stmt = dialect_insert(session, Poster.__table__).on_conflict_do_nothing(
         index_elements=["run_id", "movie_key"])
-    session.execute(stmt, list(seen.values()))
+    session.execute(stmt, values)
     rows = session.execute(
-        select(Poster.id, Poster.status).where(Poster.run_id == run_id, Poster.created_at == now)
-        .order_by(Poster.id)).all()
-    queued = [r.id for r in rows if r.status != "failed"]
-    failed = len(rows) - len(queued)
+        select(Poster.id, Poster.status, Poster.error_code)
+        .where(Poster.run_id == run_id, Poster.created_at == now).order_by(Poster.id)).all()
+    queued = [r.id for r in rows if r.status != End.FAILED]
+    duplicates = sum(1 for r in rows if r.error_code == DUPLICATE)
     session.execute(plain_update(Run).where(Run.id == run_id).values(
         total=Run.total + len(rows), pending=Run.pending + len(queued),
         finished_at=None if queued else Run.finished_at,
         # new work makes the stored analysis out of date: it is due again at the end
         analysis_state="none" if queued else Run.analysis_state))
-    return Added(queued, failed, len(refs) - len(rows))
+    return Added(queued, len(rows) - len(queued), len(refs) - len(rows), duplicates)
+
+
+def _distinct(session: Session, run_id: int, values: list[dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """``values`` with each later row of a movie turned into its :func:`duplicate_values`."""
+    keys = [v["movie_key"] for v in values if v["imdb_id"] is not None]
+    first: dict[str, int] = {r.movie_key: r.row for r in session.execute(
+        select(Poster.movie_key, Poster.row).where(
+            Poster.run_id == run_id, Poster.movie_key.in_(keys)))} if keys else {}
+    out = []
+    for v in values:
+        if v["imdb_id"] is None:
+            out.append(v)
+            continue
+        row = first.setdefault(v["movie_key"], v["row"])
+        out.append(v if row == v["row"] else duplicate_values(v, row))
+    return out
 
 
 def pending_poster_ids(session: Session, run_id: int, *, limit: int | None = None) -> list[int]:
@@ -190,6 +235,8 @@ def finish(session: Session, poster_id: int, stage: str, *, status: str,
     """
     if status not in TERMINAL:
         raise ValueError(f"status must be one of {TERMINAL}, got {status!r}")
+    if error is not None:
+        error = stored_error(error)
     result = session.execute(
         plain_update(Poster).where(Poster.id == poster_id, Poster.status == stage)
         .values(status=status, error=error, error_code=error_code, updated_at=utcnow(),
