@@ -27,7 +27,7 @@ from posterlab.pipeline.results import (
     usage_of,
 )
 from posterlab.stages import End, Stage
-from posterlab.storage import caches, posters, runs
+from posterlab.storage import caches, claims, posters, runs
 from posterlab.storage.models import utcnow
 
 # Waiting for quota is not a fault: a run on a 20/minute plan waits a lot, by design.
@@ -93,6 +93,7 @@ def _record_failure(session: Session, failed: Failed, run_id: int) -> Transition
               else failed.stage.max_attempts)
     if failed.retryable and failed.attempt < budget:
         posters.add_counters(session, failed.poster_id, retries=1)
+        claims.settle(session, failed.poster_id)  # a result: no process died on it
         return Transition(failed.poster_id, run_id, failed.stage, failed.attempt + 1,
                           delay=backoff(failed.attempt, failed.retry_after))
     error = failed.error
