@@ -33,8 +33,7 @@ class Planned:
     alone, the next death is theirs and no other poster's)."""
 
     jobs: list[Job] = field(default_factory=list)
-    moved: list[Transition] = field(default_factory=list)
-    isolated: list[int] = field(default_factory=list)
+    moved: list[Transition] = field(default_factory=list)  # the isolated ones ``alone``
 
     @property
     def run_of(self) -> dict[int, int]:
@@ -44,13 +43,15 @@ class Planned:
 
 def claim_and_plan(session: Session, ctx: StageContext, stage: Stage,
                    poster_ids: Sequence[int], *, attempt: int = 1) -> Planned:
-    """Claim the posters still at ``stage`` (others moved on: skipped) and plan them.
+    """Claim the posters still at ``stage`` (others moved on, or held by a living
+    worker: skipped) and plan them.
 
     Each claim counts a delivery; a poster delivered ``max_crashes`` times already with
     no result recorded killed its process each time, and fails ``worker-crashed``.
     """
     rows, isolated = _claim(session, ctx, stage, poster_ids)
-    planned = Planned(isolated=isolated)
+    planned = Planned(moved=[Transition(u.id, u.run_id, stage, attempt, alone=True)
+                             for u in isolated])
     cached = _cached(session, ctx, stage, rows)
     for row in rows:
         run = ctx.run(session, row.run_id)
@@ -75,7 +76,7 @@ def claim_and_plan(session: Session, ctx: StageContext, stage: Stage,
 
 
 def _claim(session: Session, ctx: StageContext, stage: Stage, poster_ids: Sequence[int]
-           ) -> tuple[list[posters.Claimed], list[int]]:
+           ) -> tuple[list[posters.Claimed], list[claims.Unclaimed]]:
     """Claim what is free; the posters of a batch that a process died on are left out,
     to be sent alone; a lease whose holder is a dead process of this host is taken over."""
     several = len(poster_ids) > 1
@@ -93,7 +94,7 @@ def _claim(session: Session, ctx: StageContext, stage: Stage, poster_ids: Sequen
             rows += posters.claim_many(session, [u.id for u in free], stage, worker=ctx.worker,
                                        lease_until=until, takeover=gone)
         return rows, []
-    return rows, [u.id for u in free if u.deliveries > 0]
+    return rows, [u for u in free if u.deliveries > 0]
 
 
 def holder_is_gone(worker: str) -> bool:

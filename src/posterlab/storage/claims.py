@@ -27,6 +27,7 @@ class Unclaimed(NamedTuple):
     a process died on it."""
 
     id: int
+    run_id: int
     worker: str | None
     leased: bool  # another worker's lease has not expired
     deliveries: int
@@ -37,10 +38,10 @@ def unclaimed(session: Session, poster_ids: Sequence[int], stage: str) -> list[U
     if not poster_ids:
         return []
     now = utcnow()
-    rows = session.execute(select(Poster.id, Poster.worker, Poster.lease_expires_at,
-                                  Poster.deliveries)
+    rows = session.execute(select(Poster.id, Poster.run_id, Poster.worker,
+                                  Poster.lease_expires_at, Poster.deliveries)
                            .where(Poster.id.in_(list(poster_ids)), Poster.status == stage))
-    return [Unclaimed(r.id, r.worker, r.lease_expires_at is not None
+    return [Unclaimed(r.id, r.run_id, r.worker, r.lease_expires_at is not None
                       and r.lease_expires_at >= now, r.deliveries) for r in rows]
 
 
@@ -79,3 +80,13 @@ def settle(session: Session, poster_id: int) -> None:
     """A result was recorded and the poster waits for a retry: its claim ends."""
     session.execute(plain_update(Poster).where(Poster.id == poster_id).values(
         claimed_at=None, lease_expires_at=None, deliveries=0))
+
+
+def undeliver(session: Session, poster_ids: Sequence[int]) -> None:
+    """Uncount the current delivery of these posters: their process was stopped on
+    purpose (Ctrl-C), it did not die of them."""
+    if poster_ids:
+        session.execute(plain_update(Poster).where(Poster.id.in_(list(poster_ids)),
+                                                   Poster.deliveries > 0)
+                        .values(deliveries=Poster.deliveries - 1, claimed_at=None,
+                                lease_expires_at=None))

@@ -2,8 +2,10 @@
 
 Three ways work gets lost, and what finds them:
 
-- a worker died mid-stage (killed, host lost): the poster stays *claimed* with no
-  progress past ``stuck_after`` -> re-published;
+- a worker died mid-stage (killed, host lost): its claims' leases expire (living workers'
+  heartbeats re-queue them, see :mod:`posterlab.workers.heartbeat`; a sweep here does the
+  same when no worker lives); a claim without lease (an older worker) stays *claimed*
+  with no progress past ``stuck_after`` -> re-published;
 - a message vanished (Redis restarted without it, a producer died between its commit and
   its publish, a consumer vanished holding it): the poster waits *unclaimed* past
   ``stuck_after`` while the broker has nothing for it (no waiting message, no message
@@ -26,10 +28,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
 from posterlab.stages import QUEUES, AnalysisState, Stage
-from posterlab.storage import posters, runs
+from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
-from posterlab.workers.celery_app import publish, publish_analysis
+from posterlab.workers.celery_app import publish, publish_analysis, requeue
 
 BROKER_TIMEOUT = 2.0  # seconds: status must stay quick when the broker is down
 
@@ -82,6 +84,9 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
         wait = max(age, settings.visibility_timeout) if running else age
         return Swept(analysis=_sweep_analysis(app, factory, run, wait, idle))
     with transaction(factory) as session:
+        expired = claims.expire_leases(session, run_id=run_id)
+    requeue(app, expired)
+    with transaction(factory) as session:
         stuck = posters.stuck_posters(session, run_id, timedelta(seconds=age),
                                    include_unclaimed=idle,
                                    unclaimed_for=timedelta(seconds=lost))
@@ -92,7 +97,7 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     with app.producer_or_acquire() as producer:
         for stage, ids in by_stage.items():
             publish(app, stage, ids, producer=producer)
-    return Swept(posters=len(stuck))
+    return Swept(posters=len(stuck) + len(expired))
 
 
 def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run: Run, age: float,
