@@ -209,8 +209,9 @@ class LocalDetector:
         return Detection(faces=faces)
 
     def _need(self, size: tuple[int, int]) -> tuple[int, int]:
-        """Twice the longest side YuNet is given: a larger image is reduced while decoding."""
-        side = 2 * self.params.max_side
+        """The longest side YuNet is given: a larger image is box-reduced while decoding,
+        to no less than that (then scaled down to it, anti-aliased)."""
+        side = self.params.max_side
         return (side, 1) if size[0] >= size[1] else (1, side)
 
 
