@@ -17,7 +17,7 @@ from posterlab.pipeline.claim import WORKER_CRASHED, holder_is_gone
 from posterlab.stages import End, Stage
 from posterlab.storage import claims
 from posterlab.storage.engine import transaction
-from posterlab.storage.models import Poster, utcnow
+from posterlab.storage.models import Poster, Run, utcnow
 
 
 def _plan(env, ctx: StageContext, *keys: str):
@@ -83,3 +83,25 @@ def test_a_lease_held_by_a_dead_process_of_this_host_is_taken_over_at_once(env) 
     mine = replace(env.ctx, worker=f"{socket.gethostname()}:1", leased=True)  # pid 1 lives
     assert len(_plan(env, mine, env.PNG).jobs) == 1
     assert env.poster(env.PNG).worker == mine.worker
+
+
+def test_a_retry_waits_under_a_lease_nobody_holds_and_is_claimable(env) -> None:
+    ctx = replace(env.ctx, worker="host-a:1", leased=True)
+    (pid,) = env.ids(env.PNG)
+    with transaction(env.factory) as session:
+        claims.settle(session, pid, until=ctx.lease_until(30.0))
+    poster = env.poster(env.PNG)
+    assert poster.worker is None and poster.lease_expires_at > utcnow() + timedelta(seconds=45)
+    assert len(_plan(env, ctx, env.PNG).jobs) == 1  # its message came: claimed at once
+
+
+def test_posters_of_distributed_runs_waiting_unclaimed_too_long_are_found_lost_once(env) -> None:
+    (pid,) = env.ids(env.PNG)
+    with transaction(env.factory) as session:
+        assert claims.lost_posters(session, timedelta(0)) == []  # an embedded run: never
+        session.execute(update(Run).values(mode="distributed"))
+        session.execute(update(Poster).where(Poster.id != pid).values(status="done"))
+    with transaction(env.factory) as session:
+        assert claims.lost_posters(session, timedelta(seconds=60)) == []  # not long enough
+        assert claims.lost_posters(session, timedelta(0)) == [(pid, "fetch")]
+        assert claims.lost_posters(session, timedelta(seconds=1)) == []  # touched: once

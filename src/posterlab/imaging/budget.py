@@ -65,7 +65,7 @@ def decode_cost(size: tuple[int, int], mode: str, *, reduced: tuple[int, int] | 
     >>> decode_cost((100, 100), "RGB") == 100 * 100 * (4 + 24)
     True
     >>> decode_cost((7000, 7000), "1", reduced=(259, 259)) // MIB   # 1-bit, reduced by 27
-    93
+    95
     """
     width, height = size
     out_w, out_h = reduced or size

@@ -37,11 +37,12 @@ class StageContext:
     _configs: dict[str, tuple[PreprocessConfig, str]] = field(default_factory=dict, repr=False)
     _runs: dict[int, Run] = field(default_factory=dict, repr=False)
 
-    def lease_until(self) -> datetime | None:
-        """When a claim made now expires, or None when this process claims without lease."""
+    def lease_until(self, after: float = 0.0) -> datetime | None:
+        """When a claim made now (or ``after`` seconds from now) expires; None when this
+        process claims without lease."""
         if not self.leased:
             return None
-        return utcnow() + timedelta(seconds=self.settings.lease_seconds)
+        return utcnow() + timedelta(seconds=after + self.settings.lease_seconds)
 
     @cached_property
     def blobs(self) -> BlobStore:

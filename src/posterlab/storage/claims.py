@@ -11,7 +11,7 @@ for the sweep to re-queue. Functions receive the session and never commit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from posterlab.stages import PENDING
 from posterlab.storage._sql import plain_update
-from posterlab.storage.models import Poster, utcnow
+from posterlab.storage.models import Poster, Run, utcnow
 
 
 class Unclaimed(NamedTuple):
@@ -76,10 +76,37 @@ def expire_leases(session: Session, *, run_id: int | None = None, limit: int = 1
     return sorted((r.id, r.status) for r in rows)
 
 
-def settle(session: Session, poster_id: int) -> None:
-    """A result was recorded and the poster waits for a retry: its claim ends."""
+def settle(session: Session, poster_id: int, *, until: datetime | None = None) -> None:
+    """A result was recorded and the poster waits for a retry: its claim ends.
+
+    ``until``: a lease nobody holds, covering the retry's delay (its message waits in a
+    worker's memory meanwhile); should the message be lost with that worker, the lease
+    expires and the poster is re-queued.
+    """
     session.execute(plain_update(Poster).where(Poster.id == poster_id).values(
-        claimed_at=None, lease_expires_at=None, deliveries=0))
+        claimed_at=None, lease_expires_at=until, worker=None, deliveries=0))
+
+
+def lost_posters(session: Session, older_than: timedelta, *, limit: int = 10_000
+                 ) -> list[tuple[int, str]]:
+    """Posters of distributed runs waiting at a stage, unclaimed, unleased and untouched
+    for ``older_than``: (id, stage) pairs, touched so that one sweeper takes each.
+
+    Only a sweeper that knows the broker holds no message for them (its queues empty,
+    nothing delivered lately) may re-queue these: their message was lost (a worker
+    killed between recording a poster and publishing its next stage).
+    """
+    now = utcnow()
+    where = [Poster.status.in_(PENDING), Poster.claimed_at.is_(None),
+             Poster.lease_expires_at.is_(None), Poster.updated_at < now - older_than,
+             Poster.run_id.in_(select(Run.id).where(Run.mode == "distributed"))]
+    ids = list(session.scalars(select(Poster.id).where(*where).order_by(Poster.id)
+                               .limit(limit)))
+    if not ids:
+        return []
+    rows = session.execute(plain_update(Poster).where(Poster.id.in_(ids), *where)
+                           .values(updated_at=now).returning(Poster.id, Poster.status)).all()
+    return sorted((r.id, r.status) for r in rows)
 
 
 def undeliver(session: Session, poster_ids: Sequence[int]) -> None:

@@ -164,7 +164,8 @@ def claim_many(session: Session, poster_ids: Sequence[int], stage: str | None, *
     c = table.c
     at_stage = c.status == stage if stage is not None else c.status.in_(PENDING)
     now = utcnow()
-    free = or_(c.lease_expires_at.is_(None), c.lease_expires_at < now)
+    # free: no lease, an expired one, or one nobody holds (a retry's, see claims.settle)
+    free = or_(c.lease_expires_at.is_(None), c.lease_expires_at < now, c.worker.is_(None))
     if worker is not None:
         free = or_(free, c.worker == worker)
     if takeover:

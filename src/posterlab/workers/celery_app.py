@@ -15,6 +15,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
@@ -27,6 +28,9 @@ from posterlab.pipeline import StageContext, Transition, analyze_run, backoff, r
 from posterlab.pipeline.drive import fail_posters
 from posterlab.pipeline.record import MAX_RATE_LIMITED_ATTEMPTS
 from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
+from posterlab.storage import claims
+from posterlab.storage.engine import transaction
+from posterlab.workers.broker import broker_idle
 from posterlab.workers.heartbeat import Heartbeat
 from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
 
@@ -59,9 +63,11 @@ class ProcessState:
         if self.pid != os.getpid() or self.factory is None or self.ctx is None:
             self.factory, self.ctx = _open_process(self.settings)
             self.pid = os.getpid()
-            self.heartbeat = Heartbeat(self.factory, self.ctx.worker or worker_name(),
-                                       self.settings.lease_seconds,
-                                       lambda expired: requeue(app, expired)).start()
+            factory = self.factory
+            self.heartbeat = Heartbeat(
+                factory, self.ctx.worker or worker_name(), self.settings.lease_seconds,
+                lambda expired: requeue(app, expired),
+                lambda: requeue_lost(app, factory, self.settings)).start()
         return self.factory, self.ctx
 
 
@@ -165,6 +171,20 @@ def follow(app: Celery, transitions: Iterable[Transition]) -> None:
 def requeue(app: Celery, expired: Iterable[tuple[int, str]]) -> None:
     """Publish posters taken back from a dead worker, each alone (it may be what killed it)."""
     follow(app, [Transition(pid, 0, Stage(stage), alone=True) for pid, stage in expired])
+
+
+def requeue_lost(app: Celery, factory: sessionmaker[Session], settings: Settings) -> int:
+    """Re-queue posters whose message was lost (a worker killed between recording a
+    poster and publishing its next stage): those waiting unclaimed longer than a lease
+    while the broker holds nothing (no waiting message, none delivered for a lease)."""
+    if not broker_idle(settings, younger_than=settings.lease_seconds):
+        return 0
+    with transaction(factory) as session:
+        lost = claims.lost_posters(session, timedelta(seconds=settings.lease_seconds))
+    if lost:
+        log.warning("re-queued %d posters whose message was lost", len(lost))
+        requeue(app, lost)
+    return len(lost)
 
 
 # ---------------------------------------------------------------- tasks

@@ -6,7 +6,9 @@ started after the fork with the process's engine. Every third of the lease it ex
 the leases its process holds (:func:`~posterlab.storage.claims.renew_leases`); every half
 lease it takes back the expired leases of any worker (:func:`~posterlab.storage.claims.
 expire_leases`, conditional, so of all the living workers exactly one re-queues each
-poster) and hands them to ``requeue``. With the default 20 s lease, the posters of a
+poster) and hands them to ``requeue``, then calls ``lost`` (the posters whose message
+was lost, re-queued when the broker is idle, see :func:`~posterlab.workers.celery_app.
+requeue_lost`). With the default 20 s lease, the posters of a
 worker killed with -9 are back in a queue within about 30 s, whatever
 ``POSTERLAB_STUCK_AFTER`` says.
 """
@@ -34,8 +36,8 @@ class Heartbeat:
     """Renew ``worker``'s leases and sweep expired ones, on a thread, until :meth:`stop`."""
 
     def __init__(self, factory: sessionmaker[Session], worker: str, lease_seconds: float,
-                 requeue: Requeue) -> None:
-        self.factory, self.worker, self.requeue = factory, worker, requeue
+                 requeue: Requeue, lost: Callable[[], object] | None = None) -> None:
+        self.factory, self.worker, self.requeue, self.lost = factory, worker, requeue, lost
         self.lease = timedelta(seconds=lease_seconds)
         self.every = lease_seconds / 3
         self._stop = threading.Event()
@@ -64,6 +66,8 @@ class Heartbeat:
             log.warning("re-queued %d posters whose worker stopped renewing its lease",
                         len(expired))
             self.requeue(expired)
+        if self.lost is not None:
+            self.lost()
         return expired
 
     def _loop(self) -> None:

@@ -27,37 +27,18 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
-from posterlab.stages import QUEUES, AnalysisState, Stage
+from posterlab.stages import AnalysisState, Stage
 from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
+from posterlab.workers.broker import broker_idle
 from posterlab.workers.celery_app import publish, publish_analysis, requeue
-
-BROKER_TIMEOUT = 2.0  # seconds: status must stay quick when the broker is down
 
 
 @dataclass(frozen=True)
 class Swept:
     posters: int = 0
     analysis: bool = False
-
-
-def broker_idle(settings: Settings, *, younger_than: float) -> bool:
-    """No message waits in a posterlab queue, and none was delivered to a consumer less
-    than ``younger_than`` seconds ago (older unacknowledged ones belong to dead consumers).
-
-    Reads kombu's Redis layout: one list per queue, ``unacked_index`` scored by delivery
-    time. Raises ``redis.RedisError`` when the broker cannot be reached.
-    """
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=BROKER_TIMEOUT,
-                                  socket_connect_timeout=BROKER_TIMEOUT)
-    try:
-        waiting = sum(int(client.llen(name)) for name in QUEUES)
-        now = float(client.time()[0])
-        recent = int(client.zcount("unacked_index", now - younger_than, "+inf"))
-    finally:
-        client.close()
-    return waiting == 0 and recent == 0
 
 
 def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_id: int, *,
