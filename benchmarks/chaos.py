@@ -21,6 +21,16 @@ The fault tests' chaos, at the size of the real data set (issue 7, "Measure"):
   copied byte for byte to a temp folder (the set holds byte-identical duplicates, which
   posterlab serves from its caches), are enqueued with ``posterlab enqueue``.
 
+With ``--poison SHARE`` (default 0.01), that share of the posters is replaced by poison,
+half of each kind: decode bombs (a 19 KB PNG of 7000x7000 1-bit pixels, which the memory
+budget makes the workers decode reduced) and posters that kill their process each time
+(a 208 KB 7000x7000 RGBA PNG that takes a pool child past ``--kill-above-mb``, 400 MB,
+where this script SIGKILLs it, as a tight OOM killer would): these must end
+``worker-crashed`` after ``POSTERLAB_MAX_CRASHES`` deaths, and everything else done. The
+peak RSS (VmHWM) of every worker process and of the face API service is sampled from
+/proc all along. ``--compare`` first runs the same posters clean (no kills, no poison)
+and reports the chaos run's wall time against it (target: within 1.3x).
+
 The clock runs from the start of ``posterlab enqueue`` until the run is complete (no
 poster pending) and its analysis is ``done``; completion is polled by a direct read of
 the database every 0.5 s. Then the workers are stopped and the store is checked for
@@ -32,6 +42,7 @@ fine). Failed posters are listed by reason, with their messages.
     .venv/bin/python benchmarks/chaos.py                        # 2,000 posters, SQLite
     .venv/bin/python benchmarks/chaos.py --posters 300 --kill-every 10
     .venv/bin/python benchmarks/chaos.py --db postgresql --keep
+    .venv/bin/python benchmarks/chaos.py --posters 300 --face-provider local --compare
 
 On this 2-core shared machine the run goes at about 2 posters/s, bound by the face API's
 faults: each 429 makes every worker hold back 1 s (the wait goes onto the shared quota),
@@ -68,6 +79,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as c
+import _poison
 
 from posterlab import testing as h
 
@@ -98,8 +110,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     p.add_argument("--status-every", type=float, default=3.0,
                    help="seconds between two `posterlab status --json` (default 3)")
-    p.add_argument("--stuck-after", type=int, default=15,
-                   help="POSTERLAB_STUCK_AFTER of workers and status (default 15)")
+    p.add_argument("--stuck-after", type=int, default=0,
+                   help="POSTERLAB_STUCK_AFTER of workers and status (default 0: not set, "
+                        "the leases bring a dead worker's posters back)")
+    p.add_argument("--poison", type=float, default=0.01,
+                   help="share of posters replaced by poison: decode bombs and posters "
+                        "that kill their process (default 0.01)")
+    p.add_argument("--kill-above-mb", type=float, default=400.0,
+                   help="SIGKILL a worker process whose RSS passes this (default 400: "
+                        "a Celery child idles at ~200 MB, decodes a 1-bit bomb in "
+                        "~+150 MB and the killer poster in ~+370 MB)")
+    p.add_argument("--face-provider", choices=["http", "local"], default="http",
+                   help="http: the face API behind the fault proxy (default); local: YuNet "
+                        "in the workers (CPU-bound, no API faults)")
+    p.add_argument("--compare", action="store_true",
+                   help="first run the same posters clean (no kills, no poison) and "
+                        "compare wall times")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="give up when the run is not complete after this many seconds "
                         "(default 600)")
@@ -109,6 +135,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.posters < 1 or args.workers < 1:
         p.error("--posters and --workers must be >= 1")
+    if not 0 <= args.poison < 0.5:
+        p.error("--poison must be a share in [0, 0.5)")
     if not (args.p429 >= 0 and args.p500 >= 0 and args.p429 + args.p500 <= 1):
         p.error("--p429 and --p500 must be shares >= 0 that add up to at most 1")
     return args
@@ -478,21 +506,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shutil.which("redis-server") is None:
         print("redis-server is required (apt-get install redis-server)", file=sys.stderr)
         return 1
+    clean_wall = None
+    if args.compare:
+        clean = argparse.Namespace(**{**vars(args), "kill_every": 0.0, "poison": 0.0})
+        print("-- the clean run (no kills, no poison), to compare with --", flush=True)
+        code, clean_wall = _measure_in(clean, args.keep)
+        if code != 0:
+            return code
+        print("\n-- the chaos run --", flush=True)
+    code, wall = _measure_in(args, args.keep)
+    if clean_wall is not None:
+        ratio = wall / clean_wall
+        print(c.table(["wall seconds", "value"], [
+            ("clean run", round(clean_wall, 1)), ("chaos run", round(wall, 1)),
+            ("chaos / clean (target <= 1.3)", round(ratio, 2))]))
+        print(json.dumps({"benchmark": "chaos-vs-clean", "clean_wall": round(clean_wall, 2),
+                          "chaos_wall": round(wall, 2), "ratio": round(ratio, 3)}))
+        code = code or int(ratio > 1.3)
+    return code
+
+
+def _measure_in(args: argparse.Namespace, keep: bool) -> tuple[int, float]:
     folder = Path(tempfile.mkdtemp(prefix="posterlab-chaos-"))
     try:
         return measure(args, folder)
     finally:
         for engine in _engines.values():
             engine.dispose()
-        if args.keep:
+        if keep:
             print(f"kept {folder}", file=sys.stderr)
         else:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def measure(args: argparse.Namespace, folder: Path) -> int:
+def measure(args: argparse.Namespace, folder: Path) -> tuple[int, float]:
     manifest = h.sample_manifest(c.DATA, folder / "data", args.posters)
     n = h.count_csv_rows(manifest)
+    planted = _poison.plant(manifest, args.poison, args.seed)
     redis_server = h.RedisServer(folder / "redis")
     stack = contextlib.ExitStack()
     stack.callback(redis_server.stop)
@@ -504,13 +554,25 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
         stack.callback(api.stop)
         proxy = FaultProxy(api.port, args.p429, args.p500, args.seed)
         stack.callback(proxy.stop)
-        env = {**base, "POSTERLAB_FACE_PROVIDER": "http", "POSTERLAB_FACE_API_URL": proxy.url,
-               "POSTERLAB_FACE_API_RATE": "50/s",
-               "POSTERLAB_STUCK_AFTER": str(args.stuck_after)}
+        env = dict(base)
+        if args.face_provider == "http":
+            env.update({"POSTERLAB_FACE_PROVIDER": "http", "POSTERLAB_FACE_API_URL": proxy.url,
+                        "POSTERLAB_FACE_API_RATE": "50/s"})
+        if args.stuck_after:
+            env["POSTERLAB_STUCK_AFTER"] = str(args.stuck_after)
         chaos = Chaos(env, folder, args.workers, args.kill_every, args.status_every, db_url)
         stack.callback(chaos.end)
         chaos.wait_ready()
 
+        def roles() -> dict[int, str]:
+            found = {pid: "face API service" for pid in (api.proc.pid,
+                                                         *h.descendants_of(api.proc.pid))}
+            for w in list(chaos.workers):
+                found[w.proc.pid] = "worker main"
+                found.update({kid: "worker child" for kid in h.descendants_of(w.proc.pid)})
+            return found
+
+        watch = stack.enter_context(_poison.Watch(roles, args.kill_above_mb))
         with c.LoadSampler() as load:
             started = time.monotonic()
             h.run_cli("enqueue", str(manifest), "--run", RUN, env=env, timeout=600)
@@ -535,6 +597,9 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
             chaos.end()
         final = chaos.status() or (chaos.statuses[-1] if chaos.statuses else {})
         checks, failed = exactness(db_url, n, chaos.logs())
+        if planted:
+            checks += _poison.check(query(db_url, "select row, status, error_code from posters"),
+                                    planted)
         all_received = [(t, i) for log in chaos.logs() if log.exists()
                         for t, i in RECEIVED.findall(log.read_text(errors="replace"))]
         ids = Counter(i for _, i in all_received)
@@ -546,7 +611,7 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
     passed = complete and all(ok for _, ok, _ in checks)
     rate = n / wall if complete else finished / wall
     figures = {k: final.get(k) for k in ("api_calls", "rate_limited", "retries", "cache_hits")}
-    rows: list[tuple[str, Any]] = [
+    table_rows: list[tuple[str, Any]] = [
         ("posters", n),
         ("database", args.db),
         ("workers (-c 1 each)", args.workers),
@@ -556,6 +621,10 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
         ("  of which posterlab enqueue", round(enqueued, 1)),
         ("posters/s" if complete else "posters/s (finished so far)", round(rate, 2)),
         ("workers killed (SIGKILL, process group)", len(chaos.kills)),
+        ("poison posters planted (bombs / killers)",
+         f"{sum(k == _poison.BOMB for k in planted.values())} / "
+         f"{sum(k == _poison.KILLER for k in planted.values())}"),
+        (f"worker processes killed past {args.kill_above_mb:g} MB RSS", len(watch.kills)),
         ("  claims they held when killed", sum(max(0, k["claims_held"]) for k in chaos.kills)),
         ("proxy POSTs", proxy.counts["post"]),
         ("  429 with Retry-After", proxy.counts["429_retry_after"]),
@@ -584,7 +653,9 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
     print(f"chaos: {n} posters, {args.workers} workers, a kill every {args.kill_every:g} s, "
           f"face API 429 {args.p429:.0%} / 500 {args.p500:.0%}, {args.db}; "
           f"machine {c.machine()['nproc']} cores ({c.machine()['cpu']})")
-    print(c.table(["measure", "value"], rows))
+    print(c.table(["measure", "value"], table_rows))
+    print()
+    print(c.table(["process role", "processes seen", "peak RSS MB (VmHWM)"], watch.by_role()))
     print()
     print(c.table(["exactness check", "result", "detail"],
                   [(name, "pass" if ok else "FAIL", detail) for name, ok, detail in checks]))
@@ -617,9 +688,11 @@ def measure(args: argparse.Namespace, folder: Path) -> int:
         "swept": sum(swept), "redelivered_task_ids": redelivered,
         "failed_by_reason": {k: len(v) for k, v in groups.items()},
         "checks": {name: ok for name, ok, _ in checks}, "passed": passed,
+        "poison": {"planted": len(planted), "killed_past_limit": len(watch.kills)},
+        "peak_rss_mb": {role: mb for role, _, mb in watch.by_role()},
         "load": load.summary(), "machine": c.machine(),
     }))
-    return 0 if passed else 1
+    return (0 if passed else 1), wall
 
 
 if __name__ == "__main__":

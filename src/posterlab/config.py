@@ -138,6 +138,13 @@ class Settings:
     max_queued: int = 1000
     max_download_bytes: int = 20 * 1024 * 1024  # posters are ~30 KB; 20 MB is generous
     max_pixels: int = 50_000_000  # decompression-bomb guard, checked before decoding
+    # memory one image's decode may take (width x height x bytes a pixel, every conversion
+    # to float RGB counted), checked before decoding; keeps a process far under 1 GB
+    max_image_bytes: int = 384 * 1024 * 1024
+    # a poster whose processing killed its process this many times fails `worker-crashed`
+    max_crashes: int = 2
+    # a claim's lease: renewed by a living worker every third of it, re-queued once expired
+    lease_seconds: int = 20
     stuck_after_seconds: float = 900.0  # a claimed stage untouched this long is re-queued
     # Redis redelivers a message left unacknowledged this long (a worker died holding it);
     # longer than any task and retry countdown, so a slow task is not run twice
@@ -184,7 +191,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``POSTERLAB_FETCH_CONCURRENCY`` (downloads at once, 32), ``POSTERLAB_FETCH_PER_HOST``
     (downloads at once to one host, 8), ``POSTERLAB_MAX_QUEUED`` (messages waiting in any
     one queue, 1000),
-    ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
+    ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_IMAGE_BYTES`` (memory budget of one decode,
+    384 MiB), ``POSTERLAB_MAX_CRASHES`` (2), ``POSTERLAB_LEASE_SECONDS`` (20),
+    ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
     (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds), ``POSTERLAB_PREPROCESS`` (a JSON
     object of :class:`~posterlab.imaging.preprocess.PreprocessConfig` overrides, e.g.
     ``{"resize.height": 160}``; it changes the feature version, so features are recomputed).
@@ -228,6 +237,9 @@ _TEXT_SETTINGS: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
 )
 _INT_SETTINGS = (
     ("max_pixels", "POSTERLAB_MAX_PIXELS"),
+    ("max_image_bytes", "POSTERLAB_MAX_IMAGE_BYTES"),
+    ("max_crashes", "POSTERLAB_MAX_CRASHES"),
+    ("lease_seconds", "POSTERLAB_LEASE_SECONDS"),
     ("max_download_bytes", "POSTERLAB_MAX_DOWNLOAD_BYTES"),
     ("stuck_after_seconds", "POSTERLAB_STUCK_AFTER"),
     ("visibility_timeout", "POSTERLAB_VISIBILITY_TIMEOUT"),
@@ -237,6 +249,9 @@ _INT_SETTINGS = (
 )
 # Settings that count something and must be at least one, with the variable that sets them.
 _AT_LEAST_ONE = (
+    ("max_image_bytes", "POSTERLAB_MAX_IMAGE_BYTES"),
+    ("max_crashes", "POSTERLAB_MAX_CRASHES"),
+    ("lease_seconds", "POSTERLAB_LEASE_SECONDS"),
     ("fetch_concurrency", "POSTERLAB_FETCH_CONCURRENCY"),
     ("fetch_per_host", "POSTERLAB_FETCH_PER_HOST"),
     ("max_queued", "POSTERLAB_MAX_QUEUED"),

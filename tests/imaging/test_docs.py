@@ -8,7 +8,7 @@ import importlib
 import numpy as np
 import pytest
 
-MODULES = ["decode", "steps", "preprocess", "color", "texture", "features"]
+MODULES = ["budget", "decode", "steps", "preprocess", "color", "texture", "features"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -16,13 +16,21 @@ import pytest
 import redis
 from celery import Celery
 from kombu import Exchange, Queue
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from posterlab.ingest import ingest
 from posterlab.pipeline import StageContext, run_batch
 from posterlab.stages import ANALYSIS_QUEUE, End, Stage
 from posterlab.storage.models import FaceRow, FeatureRow, Poster
-from posterlab.workers.celery_app import MAX_ID, create_app, handle, valid_ids
+from posterlab.workers.celery_app import (
+    MAX_ATTEMPT,
+    MAX_ID,
+    MAX_IDS,
+    create_app,
+    handle,
+    valid_attempt,
+    valid_ids,
+)
 
 
 def closed_port() -> int:
@@ -91,7 +99,7 @@ def test_run_batch_brings_a_retryable_failure_back_at_the_next_attempt(
         f"(gave up after {Stage.FETCH.max_attempts} attempts)")
 
 
-def test_valid_ids_drops_strings_bools_negatives_and_ids_out_of_bigint_range() -> None:
+def test_valid_ids_drops_strings_bools_negatives_and_ids_out_of_integer_range() -> None:
     message = [1, "2", True, False, -3, 0, MAX_ID + 1, 2**70, MAX_ID, 4.0, None, [5], 6]
     assert valid_ids(message) == [1, MAX_ID, 6]
     assert valid_ids(7) == [7]
@@ -160,3 +168,40 @@ def test_handle_publishes_each_next_stage_and_the_run_analysis_once(env, app: Ce
     assert set(env.statuses().values()) == {End.DONE, End.FAILED}
     handle(app, Stage.EXTRACT, env.ids(*env.ALL), 1)  # redelivered: nothing more
     assert drain(app, ANALYSIS_QUEUE) == []
+
+
+def test_valid_attempt_clamps_to_the_budgets_and_refuses_what_is_not_a_number() -> None:
+    assert [valid_attempt(v) for v in (-1_000_000, 0, 1, 7, MAX_ATTEMPT, 10**12)] == [
+        1, 1, 1, 7, MAX_ATTEMPT, MAX_ATTEMPT]
+    assert valid_attempt("3") == valid_attempt(True) == valid_attempt(None) == 1
+
+
+def test_valid_ids_takes_at_most_max_ids_and_stays_in_the_integer_column_range() -> None:
+    assert MAX_ID == 2**31 - 1
+    assert valid_ids(list(range(1, MAX_IDS + 500))) == list(range(1, MAX_IDS + 1))
+
+
+def test_handle_clamps_a_huge_attempt_to_the_last_one(
+        app: Celery, unreachable: tuple[StageContext, int]) -> None:
+    _, pid = unreachable
+    handle(app, Stage.FETCH, [pid], 10**9)  # the last attempt: the transient error is final
+    assert drain(app, Stage.FETCH.queue) == []
+    with app.posterlab_state.factory() as s:  # type: ignore[attr-defined]
+        poster = s.get_one(Poster, pid)
+    assert poster.status == End.FAILED and "gave up after" in (poster.error or "")
+
+
+def test_a_row_the_database_refuses_fails_its_poster_with_the_reason_not_an_outage(
+        env, app: Celery, db_url: str) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite integers do not overflow: PostgreSQL's DataError is the case")
+    png, jpeg = env.ids(env.PNG, env.JPEG)
+    with env.factory() as session, session.begin():  # a corrupted counter: +1 overflows
+        session.execute(update(Poster).where(Poster.id == png).values(attempts=MAX_ID))
+    handle(app, Stage.FETCH, [png, jpeg], 1)
+    statuses = env.statuses()
+    assert statuses[env.JPEG] == Stage.EXTRACT  # the batch's other poster went on
+    refused = env.poster(env.PNG)
+    assert (refused.status, refused.error_code) == (End.FAILED, "database-refused")
+    assert "out of range" in (refused.error or "")
+    assert drain(app, Stage.FETCH.queue) == []  # not re-published as an outage

@@ -135,11 +135,12 @@ def test_claiming_many_at_one_stage_takes_only_the_posters_at_that_stage(
     with transaction(factory) as s:
         claimed = posters.claim_many(s, ids, "extract", worker="w1")
     assert claimed == [posters.Claimed(ids[1], run_id, "/p/1.jpg", "1" * 64, "extract")]
-    pid, claimed_run, source, sha, status = claimed[0]  # a plain tuple too
-    assert (pid, claimed_run, source, sha, status) == tuple(claimed[0])
+    pid, claimed_run, source, sha, status, deliveries = claimed[0]  # a plain tuple too
+    assert (pid, claimed_run, source, sha, status, deliveries) == tuple(claimed[0])
     with factory() as s:
         row = s.get_one(Poster, ids[1])
         assert (row.attempts, row.worker) == (1, "w1") and row.claimed_at is not None
+        assert (row.deliveries, row.lease_expires_at) == (1, None)  # counted, no lease
         assert s.get_one(Poster, ids[0]).claimed_at is None
 
 

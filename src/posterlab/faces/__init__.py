@@ -50,7 +50,7 @@ def build_detector(
     if settings.face_provider == "local":
         from posterlab.faces.local import LocalDetector
 
-        return LocalDetector(max_pixels=settings.max_pixels)
+        return LocalDetector(max_pixels=settings.max_pixels, max_bytes=settings.max_image_bytes)
     if settings.face_provider not in ("http", "azure"):
         raise ValueError(f"settings.face_provider {settings.face_provider!r} is unknown")
     if not settings.face_api_url:

@@ -23,7 +23,7 @@ from PIL import Image
 from threadpoolctl import ThreadpoolController
 
 from posterlab.faces.base import Detection, FaceBox, iou
-from posterlab.imaging.decode import decode_image
+from posterlab.imaging.decode import DEFAULT_MAX_BYTES, decode_poster
 
 # yuface warns, and YuNet degrades, above 960 px a side; larger inputs are scaled down.
 YUNET_MAX_SIDE = 960
@@ -176,12 +176,15 @@ class LocalDetector:
 
     provider = "local"
 
-    def __init__(self, params: LocalParams | None = None, *, max_pixels: int = 50_000_000) -> None:
-        if max_pixels < 1:
-            raise ValueError(f"max_pixels must be positive, got {max_pixels!r}")
+    def __init__(self, params: LocalParams | None = None, *, max_pixels: int = 50_000_000,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        if max_pixels < 1 or max_bytes < 1:
+            raise ValueError(f"max_pixels and max_bytes must be positive, got "
+                             f"{max_pixels!r}, {max_bytes!r}")
         self.params = params or LocalParams()
         self.cache_key = self.params.cache_key
         self._max_pixels = max_pixels
+        self._max_bytes = max_bytes
         # yuface does not document thread safety; the server calls from a thread pool
         self._lock = threading.Lock()
         # YuNet runs on OpenMP with a thread per core that spin-waits: next to other busy
@@ -194,10 +197,22 @@ class LocalDetector:
 
     def detect(self, data: bytes) -> Detection:
         """Decode ``data`` and find its faces; ``ImageError`` if it is not a usable image."""
-        rgb = decode_image(data, max_pixels=self._max_pixels)
+        decoded = decode_poster(data, need=self._need, max_pixels=self._max_pixels,
+                                max_bytes=self._max_bytes)
         with self._lock, self._threads.limit(limits=1):
-            faces = detect_faces(rgb, self.params)
+            faces = detect_faces(decoded.rgb, self.params)
+        scale = decoded.width / decoded.rgb.shape[1]
+        if scale != 1.0:  # reduced while decoding: boxes in the stored image's pixels
+            faces = tuple(FaceBox(round(f.left * scale), round(f.top * scale),
+                                  round(f.width * scale), round(f.height * scale), f.score)
+                          for f in faces)
         return Detection(faces=faces)
+
+    def _need(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The longest side YuNet is given: a larger image is box-reduced while decoding,
+        to no less than that (then scaled down to it, anti-aliased)."""
+        side = self.params.max_side
+        return (side, 1) if size[0] >= size[1] else (1, side)
 
 
 DETECTIONS_PER_PROCESS = 500  # the yuface binding keeps ~36 KB per call (measured)

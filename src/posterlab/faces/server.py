@@ -180,7 +180,9 @@ class _DetectService:
         try:
             return await anyio.to_thread.run_sync(self.engine.detect, data,
                                                   limiter=self.one_at_a_time)
-        except ImageError:
+        except ImageError as exc:
+            if exc.code == "image-too-large":  # the per-image memory budget, from the header
+                raise ApiError(400, "InvalidImageSize", "Image size is too big.") from None
             raise ApiError(400, "InvalidImage",
                            "Decoding error, image format unsupported.") from None
 

@@ -9,7 +9,8 @@ code                 meaning
 image-empty          zero bytes
 image-not-an-image   HTML, text, SVG or an unsupported format
 image-truncated      starts like an image but the data stops early
-image-too-large      more pixels than ``max_pixels`` (checked from the header, before decoding)
+image-too-large      more pixels than ``max_pixels``, or a decode needing more memory than
+                     ``max_bytes`` (both read from the header, before decoding)
 image-too-small      a side shorter than ``min_side``
 image-unreadable     anything else the decoder refuses (corrupt data, exotic modes)
 ==================== =====================================================================
@@ -28,11 +29,14 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from posterlab.errors import ImageError
+from posterlab.imaging.budget import MIB, REDUCIBLE_AS, decode_cost, reduced_size, reduction_for
 
 # MPO is how Pillow names the multi-picture JPEGs many phone cameras write.
 RASTER_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM", "AVIF")
@@ -49,9 +53,37 @@ _SIGNATURES = (
 )
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _TRUNCATION_HINTS = ("truncated", "eof", "end of file", "not enough data", "premature")
+DEFAULT_MAX_BYTES = 384 * MIB  # memory one decode may take (POSTERLAB_MAX_IMAGE_BYTES)
+_DRAFTABLE = ("JPEG", "MPO")  # libjpeg scales by 1/2, 1/4, 1/8 while decoding
+# EXIF orientation -> the transpose that turns the picture upright (ImageOps' table)
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+# (width, height) of the stored image -> the smallest (width, height) the caller needs
+Need = Callable[[tuple[int, int]], tuple[int, int]]
 
 
-def decode_image(data: bytes, *, max_pixels: int = 50_000_000, min_side: int = 16) -> np.ndarray:
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """A decoded image: its float RGB pixels, perhaps reduced, and its size as stored.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        float64 (h, w, 3) in [0, 1], upright; smaller than the stored image when the
+        caller said it needs less (see :func:`decode_poster`).
+    width, height : int
+        The upright size of the image as stored, whatever the reduction.
+    """
+
+    rgb: np.ndarray
+    width: int
+    height: int
+
+
+def decode_image(data: bytes, *, max_pixels: int = 50_000_000, min_side: int = 16,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> np.ndarray:
     """Decode image bytes to a float64 RGB array of shape (H, W, 3) in [0, 1].
 
     Accepts greyscale, grey + alpha, RGBA and transparent palettes (composited on white),
@@ -68,6 +100,9 @@ def decode_image(data: bytes, *, max_pixels: int = 50_000_000, min_side: int = 1
         ``PIL.Image.MAX_IMAGE_PIXELS``, ~179 MP) applies on top of it.
     min_side : int, optional
         Refuse images whose width or height is smaller.
+    max_bytes : int, optional
+        Refuse images whose decode to float RGB would hold more memory than this (see
+        :func:`~posterlab.imaging.budget.decode_cost`), read from the header first.
 
     Returns
     -------
@@ -91,12 +126,33 @@ def decode_image(data: bytes, *, max_pixels: int = 50_000_000, min_side: int = 1
     >>> decode_image(buf.getvalue()).shape
     (16, 20, 3)
     """
+    return decode_poster(data, max_pixels=max_pixels, min_side=min_side,
+                         max_bytes=max_bytes).rgb
+
+
+def decode_poster(data: bytes, *, need: Need | None = None, max_pixels: int = 50_000_000,
+                  min_side: int = 16, max_bytes: int = DEFAULT_MAX_BYTES) -> Decoded:
+    """:func:`decode_image` for a caller that needs only ``need(size)`` pixels.
+
+    The image is reduced by the largest whole factor that keeps it at least ``need``
+    (JPEGs while decoding, in draft mode; other formats with ``Image.reduce`` before any
+    conversion to float), and the memory budget ``max_bytes`` is charged for that
+    reduced decode. A 7000x7000 PNG analysed at 128 rows takes ~100 MB, not 3 GB.
+
+    Examples
+    --------
+    >>> buf = io.BytesIO()
+    >>> Image.new("L", (2000, 3000), 128).save(buf, "PNG")
+    >>> out = decode_poster(buf.getvalue(), need=lambda size: (200, 300))
+    >>> out.rgb.shape, (out.width, out.height)
+    ((300, 200, 3), (2000, 3000))
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ValueError(f"data must be bytes, got {type(data).__name__}")
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive integer, got {max_pixels!r}")
-    if isinstance(min_side, bool) or not isinstance(min_side, int) or min_side < 1:
-        raise ValueError(f"min_side must be a positive integer, got {min_side!r}")
+    for name, value in (("max_pixels", max_pixels), ("min_side", min_side),
+                        ("max_bytes", max_bytes)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     data = bytes(data)
     if not data:
         raise ImageError("the file is empty (0 bytes)", code="image-empty")
@@ -107,7 +163,36 @@ def decode_image(data: bytes, *, max_pixels: int = 50_000_000, min_side: int = 1
         warnings.simplefilter("ignore")
         with _open(data) as im:
             _check_size(im.size, max_pixels=max_pixels, min_side=min_side)
-            return _to_rgb(_load_upright(im, data))
+            turn = _orientation(im)
+            width, height = im.size
+            factor = _plan(im, need, max_bytes)
+            pixels = _to_rgb(_upright(_reduce(_load(im, data), factor), turn))
+    if turn in (Image.Transpose.TRANSPOSE, Image.Transpose.TRANSVERSE,
+                Image.Transpose.ROTATE_90, Image.Transpose.ROTATE_270):
+        width, height = height, width
+    return Decoded(pixels, width, height)
+
+
+def _plan(im: Image.Image, need: Need | None, max_bytes: int) -> int:
+    """Draft a JPEG down to what is needed, check the budget; the factor left to reduce."""
+    wanted = im.size
+    if need is not None:
+        wanted = reduced_size(im.size, reduction_for(im.size, need(im.size)))
+    if wanted != im.size and im.format in _DRAFTABLE:
+        im.draft(im.mode, wanted)  # the decoder scales by 1/2, 1/4 or 1/8 (never below)
+    factor = reduction_for(im.size, wanted)
+    out = reduced_size(im.size, factor)
+    progressive = im.format in _DRAFTABLE and bool(
+        im.info.get("progressive") or im.info.get("progression"))
+    cost = decode_cost(im.size, im.mode, reduced=out, transparency="transparency" in im.info,
+                       progressive_jpeg=progressive)
+    if cost > max_bytes:
+        raise ImageError(
+            f"decoding this {im.size[0]}x{im.size[1]} {im.mode} image would take about "
+            f"{cost / MIB:,.0f} MiB of memory, more than the budget of {max_bytes / MIB:,.0f}"
+            " MiB per image (POSTERLAB_MAX_IMAGE_BYTES); refused before decoding",
+            code="image-too-large")
+    return factor
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -181,8 +266,8 @@ def _check_size(size: tuple[int, int], *, max_pixels: int, min_side: int) -> Non
         )
 
 
-def _load_upright(im: Image.Image, data: bytes) -> Image.Image:
-    """Decode the first frame and apply the EXIF orientation."""
+def _load(im: Image.Image, data: bytes) -> Image.Image:
+    """Decode the first frame."""
     try:
         im.seek(0)
         im.load()
@@ -190,11 +275,33 @@ def _load_upright(im: Image.Image, data: bytes) -> Image.Image:
         raise _decode_error(exc, data) from None
     except Image.DecompressionBombError as exc:  # a later frame or tile claiming more
         raise ImageError(str(exc), code="image-too-large") from None
-    try:
-        upright = ImageOps.exif_transpose(im)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
+    return im
+
+
+def _reduce(im: Image.Image, factor: int) -> Image.Image:
+    """Box-average by a whole ``factor``, converting first the modes reduce cannot take."""
+    if factor == 1:
         return im
-    return upright if upright is not None else im
+    mode = REDUCIBLE_AS.get(im.mode)
+    if mode == "RGBA" and "transparency" not in im.info:
+        mode = "RGB"
+    try:
+        return (im.convert(mode) if mode else im).reduce(factor)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"cannot reduce a {im.mode!r} image: {exc}",
+                         code="image-unreadable") from None
+
+
+def _orientation(im: Image.Image) -> Image.Transpose | None:
+    """The transpose the EXIF orientation asks for; None when upright or unreadable."""
+    try:
+        return _UPRIGHT.get(int(im.getexif().get(0x0112, 1)))
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not cost the picture
+        return None
+
+
+def _upright(im: Image.Image, turn: Image.Transpose | None) -> Image.Image:
+    return im if turn is None else im.transpose(turn)
 
 
 def _to_rgb(im: Image.Image) -> np.ndarray:

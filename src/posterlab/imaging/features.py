@@ -33,8 +33,8 @@ from posterlab.imaging.color import (
     dominant_colors,
     grey_histogram,
 )
-from posterlab.imaging.decode import decode_image
-from posterlab.imaging.preprocess import Canonical, PreprocessConfig, preprocess
+from posterlab.imaging.decode import DEFAULT_MAX_BYTES, decode_poster
+from posterlab.imaging.preprocess import Canonical, PreprocessConfig, canonical_size, preprocess
 from posterlab.imaging.texture import (
     centre_of_mass,
     edge_density,
@@ -179,7 +179,8 @@ PROFILE_GROUPS: Mapping[str, tuple[Callable[[Canonical, PreprocessConfig], _Valu
                       "full": tuple(FEATURE_GROUPS.values())}))
 
 
-def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) -> Features:
+def extract_features(image: np.ndarray, config: PreprocessConfig | None = None, *,
+                     size: tuple[int, int] | None = None) -> Features:
     """Preprocess a decoded image and compute every scalar and vector feature.
 
     Parameters
@@ -189,6 +190,9 @@ def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) 
         it (float in [0, 1]; integer dtypes are scaled by their maximum), at least 16x16.
     config : PreprocessConfig, optional
         Steps and feature parameters; the defaults when ``None``.
+    size : (width, height), optional
+        The size of the image as stored, when ``image`` was reduced while decoding
+        (the ``width``, ``height`` and ``aspect`` features); the array's own by default.
 
     Returns
     -------
@@ -207,7 +211,7 @@ def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) 
     if not isinstance(config, PreprocessConfig):
         raise ValueError(f"config must be a PreprocessConfig or None, got {type(config).__name__}")
     image = float_rgb(image)
-    height, width = image.shape[:2]
+    width, height = size or (image.shape[1], image.shape[0])
     canon = preprocess(image, config)
     values: _Values = {"width": float(width), "height": float(height),
                        "aspect": width / height}
@@ -219,7 +223,7 @@ def extract_features(image: np.ndarray, config: PreprocessConfig | None = None) 
 
 
 def analyze_bytes(data: bytes, config: PreprocessConfig | None = None, *,
-                  max_pixels: int = 50_000_000) -> Features:
+                  max_pixels: int = 50_000_000, max_bytes: int = DEFAULT_MAX_BYTES) -> Features:
     """Decode poster bytes and extract their features: the one call the pipeline makes.
 
     Parameters
@@ -230,6 +234,11 @@ def analyze_bytes(data: bytes, config: PreprocessConfig | None = None, *,
         Steps and feature parameters; the defaults when ``None``.
     max_pixels : int, optional
         Decompression-bomb limit, checked before decoding.
+    max_bytes : int, optional
+        Memory budget of the decode, checked before decoding. An image larger than the
+        canonical form needs is reduced while decoding, to no less than twice the
+        canonical size, and charged for that (see
+        :func:`~posterlab.imaging.decode.decode_poster`).
 
     Returns
     -------
@@ -248,9 +257,25 @@ def analyze_bytes(data: bytes, config: PreprocessConfig | None = None, *,
     >>> analyze_bytes(buf.getvalue()).scalars["mean_r"]
     1.0
     """
-    return extract_features(decode_image(data, max_pixels=max_pixels), config)
+    config = PreprocessConfig() if config is None else config
+    decoded = decode_poster(data, need=decode_need(config), max_pixels=max_pixels,
+                            max_bytes=max_bytes)
+    return extract_features(decoded.rgb, config, size=(decoded.width, decoded.height))
 
 
+def decode_need(config: PreprocessConfig) -> Callable[[tuple[int, int]], tuple[int, int]] | None:
+    """What a decode for ``config`` must keep: twice the canonical size, when resizing is
+    the first step (every later step then sees the same canonical image); else all."""
+    first = config.steps[0] if config.steps else None
+    if first is None or first.name != "resize":
+        return None
+    rows = int(first.param("height"))
+
+    def need(size: tuple[int, int]) -> tuple[int, int]:
+        height, width = canonical_size((size[1], size[0]), rows)
+        return 2 * width, 2 * height
+
+    return need
 
 
 def _assemble(values: _Values, names: tuple[str, ...], lengths: Mapping[str, int]

@@ -55,7 +55,8 @@ __all__ = [
 
 # Bump whenever the feature code changes what it computes for the same config: stored
 # rows then carry a different feature_version and are recomputed instead of mixed.
-FEATURES_SCHEMA = 1
+# 2: images over twice the canonical size are box-reduced while decoding (memory budget)
+FEATURES_SCHEMA = 2
 LUMA_WEIGHTS = (0.2125, 0.7154, 0.0721)  # skimage.color.rgb2gray, Rec. 709
 
 

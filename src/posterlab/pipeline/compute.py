@@ -104,7 +104,8 @@ def _stored(job: Job) -> str:
 def _extract(job: Job, ctx: StageContext) -> Extracted:
     sha = _stored(job)
     config, version = ctx.preprocess_for(job.preprocess)
-    features = analyze_bytes(ctx.blobs.get(sha), config, max_pixels=ctx.settings.max_pixels)
+    features = analyze_bytes(ctx.blobs.get(sha), config, max_pixels=ctx.settings.max_pixels,
+                             max_bytes=ctx.settings.max_image_bytes)
     return Extracted(job.poster_id, job.attempt, sha, dict(features.scalars),
                      pack_vectors(features.vectors), version)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from posterlab.fetch.many import Downloader
 from posterlab.imaging.preprocess import PreprocessConfig, feature_version
 from posterlab.storage import runs
 from posterlab.storage.blobs import BlobStore
-from posterlab.storage.models import Run
+from posterlab.storage.models import Run, utcnow
 
 if TYPE_CHECKING:
     import redis
@@ -29,9 +30,19 @@ class StageContext:
     settings: Settings
     redis_client: redis.Redis | None = None
     worker: str | None = None
+    # distributed workers claim with a lease they renew; the embedded runner, the only
+    # writer of its run, claims without
+    leased: bool = False
     _detector: FaceDetector | None = field(default=None, repr=False)
     _configs: dict[str, tuple[PreprocessConfig, str]] = field(default_factory=dict, repr=False)
     _runs: dict[int, Run] = field(default_factory=dict, repr=False)
+
+    def lease_until(self, after: float = 0.0) -> datetime | None:
+        """When a claim made now (or ``after`` seconds from now) expires; None when this
+        process claims without lease."""
+        if not self.leased:
+            return None
+        return utcnow() + timedelta(seconds=after + self.settings.lease_seconds)
 
     @cached_property
     def blobs(self) -> BlobStore:

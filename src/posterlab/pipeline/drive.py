@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from posterlab.pipeline.claim import claim_and_plan
 from posterlab.pipeline.compute import compute_chain, fetch_all
 from posterlab.pipeline.context import StageContext
-from posterlab.pipeline.record import record_batch
+from posterlab.pipeline.record import end, record_batch
 from posterlab.pipeline.results import Chain, Transition
-from posterlab.stages import Stage
+from posterlab.stages import End, Stage
+from posterlab.storage import posters
 from posterlab.storage.engine import transaction
 
 
@@ -35,3 +36,17 @@ def run_batch(factory: sessionmaker[Session], ctx: StageContext, stage: Stage,
         return planned.moved
     with transaction(factory) as session:
         return planned.moved + record_batch(session, chains, ctx, planned.run_of)
+
+
+def fail_posters(factory: sessionmaker[Session], stage: Stage, poster_ids: Sequence[int], *,
+                 code: str, error: str) -> list[Transition]:
+    """End these posters ``failed`` at ``stage`` with a reason (those still there)."""
+    out: list[Transition] = []
+    with transaction(factory) as session:
+        for pid in poster_ids:
+            run_id = posters.run_id_of(session, pid)
+            if run_id is not None and (
+                    moved := end(session, pid, run_id, stage, End.FAILED, error=error,
+                                 error_code=code)) is not None:
+                out.append(moved)
+    return out

@@ -27,7 +27,7 @@ from posterlab.pipeline.results import (
     usage_of,
 )
 from posterlab.stages import End, Stage
-from posterlab.storage import caches, posters, runs
+from posterlab.storage import caches, claims, posters, runs
 from posterlab.storage.models import utcnow
 
 # Waiting for quota is not a fault: a run on a 20/minute plan waits a lot, by design.
@@ -65,7 +65,7 @@ def record(session: Session, result: Result, ctx: StageContext, run_id: int
         posters.add_counters(session, pid, **usage)
     match result:
         case Failed():
-            return _record_failure(session, result, run_id)
+            return _record_failure(session, result, run_id, ctx)
         case Fetched(sha256=sha, size=size):
             return _advance(session, result, run_id, sha256=sha, size=size)
         case Extracted():
@@ -88,13 +88,17 @@ def _advance(session: Session, result: Fetched | Extracted, run_id: int, **field
     return Transition(result.poster_id, run_id, nxt)
 
 
-def _record_failure(session: Session, failed: Failed, run_id: int) -> Transition | None:
+def _record_failure(session: Session, failed: Failed, run_id: int,
+                    ctx: StageContext | None = None) -> Transition | None:
     budget = (MAX_RATE_LIMITED_ATTEMPTS if failed.code == "rate-limited"
               else failed.stage.max_attempts)
     if failed.retryable and failed.attempt < budget:
         posters.add_counters(session, failed.poster_id, retries=1)
+        delay = backoff(failed.attempt, failed.retry_after)
+        claims.settle(session, failed.poster_id,  # a result: no process died on it
+                      until=ctx.lease_until(delay) if ctx is not None else None)
         return Transition(failed.poster_id, run_id, failed.stage, failed.attempt + 1,
-                          delay=backoff(failed.attempt, failed.retry_after))
+                          delay=delay)
     error = failed.error
     if failed.retryable:
         error = f"{error} (gave up after {failed.attempt} attempts)"

@@ -103,7 +103,9 @@ class Transition:
     """Where recording a result (or a cache hit) left a poster.
 
     ``stage`` set: the poster waits for that stage, to run at ``attempt`` after ``delay``
-    seconds (None: now). ``stage`` None: the poster ended (``terminal``) just now.
+    seconds (None: now), in a batch of its own when ``alone`` (a process died on it: the
+    next death must be charged to it only). ``stage`` None: the poster ended
+    (``terminal``) just now.
     """
 
     poster_id: int
@@ -113,6 +115,7 @@ class Transition:
     delay: float | None = None
     terminal: str | None = None
     analysis_due: bool = False  # this poster was the run's last: analyze the run
+    alone: bool = False
 
     def with_analysis(self) -> Transition:
         return replace(self, analysis_due=True)

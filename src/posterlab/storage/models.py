@@ -82,6 +82,7 @@ class Poster(Base):
         # the few posters waiting for room in their stage's queue, found without a scan
         Index("ix_posters_deferred", "status", "id", sqlite_where=text("deferred"),
               postgresql_where=text("deferred")),
+        Index("ix_posters_lease", "lease_expires_at"),  # the sweep of expired leases
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -112,6 +113,12 @@ class Poster(Base):
     # set while a worker holds the poster's current stage; a stale value means the
     # worker died mid-stage and the sweeper may re-queue the poster
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # a distributed worker's claim holds until then: renewed by its heartbeat while it
+    # lives, re-queued by any living worker's sweep once expired (``worker`` names it)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # deliveries of the current stage to a process that never recorded a result: each
+    # one a process that died working on the poster (reset when a result is recorded)
+    deliveries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, select, update
+from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from posterlab.config import redact_text
@@ -179,11 +179,13 @@ class Claimed(NamedTuple):
     source: str | None
     sha256: str | None
     status: str  # the stage that was claimed
+    deliveries: int = 1  # deliveries of this stage not ended by a result, this one counted
 
 
 def claim_many(session: Session, poster_ids: Sequence[int], stage: str | None, *,
-               worker: str | None = None) -> list[Claimed]:
-    """:func:`claim` for many posters in one statement.
+               worker: str | None = None, lease_until: datetime | None = None,
+               fresh_only: bool = False, takeover: Sequence[str] = ()) -> list[Claimed]:
+    """:func:`claim` for many posters in one statement, counting the delivery.
 
     Parameters
     ----------
@@ -192,12 +194,21 @@ def claim_many(session: Session, poster_ids: Sequence[int], stage: str | None, *
     stage
         Claim only those at this stage; None claims each at whatever pending stage it is.
     worker
-        Recorded on the claimed rows.
+        Recorded on the claimed rows (the holder of their lease).
+    lease_until
+        The claim's lease (distributed workers); a poster whose lease another worker
+        holds and has not let expire is not claimed. None: no lease (the embedded runner,
+        the only writer of its run).
+    fresh_only
+        Claim only posters with no delivery pending a result (none died on them).
+    takeover
+        Workers whose leases may be taken though not expired (known dead).
 
     Returns
     -------
     list of Claimed
-        The posters that were claimed; the others had left the stage (or finished).
+        The posters that were claimed; the others had left the stage (or finished), or
+        are held by another worker, or (``fresh_only``) had a delivery die on them.
     """
     if not poster_ids:
         return []
@@ -205,10 +216,20 @@ def claim_many(session: Session, poster_ids: Sequence[int], stage: str | None, *
     c = table.c
     at_stage = c.status == stage if stage is not None else c.status.in_(PENDING)
     now = utcnow()
+    # free: no lease, an expired one, or one nobody holds (a retry's, see claims.settle)
+    free = or_(c.lease_expires_at.is_(None), c.lease_expires_at < now, c.worker.is_(None))
+    if worker is not None:
+        free = or_(free, c.worker == worker)
+    if takeover:
+        free = or_(free, c.worker.in_(list(takeover)))
+    where = [c.id.in_(list(poster_ids)), at_stage, free]
+    if fresh_only:
+        where.append(c.deliveries == 0)
     rows = session.execute(
-        update(table).where(c.id.in_(list(poster_ids)), at_stage)
-        .values(attempts=c.attempts + 1, updated_at=now, claimed_at=now, worker=worker)
-        .returning(c.id, c.run_id, c.source, c.sha256, c.status)).all()
+        update(table).where(*where)
+        .values(attempts=c.attempts + 1, deliveries=c.deliveries + 1, updated_at=now,
+                claimed_at=now, worker=worker, lease_expires_at=lease_until)
+        .returning(c.id, c.run_id, c.source, c.sha256, c.status, c.deliveries)).all()
     return [Claimed(*row) for row in rows]
 
 
@@ -219,7 +240,8 @@ def advance(session: Session, poster_id: int, stage: str, to: str, **fields: Any
     """
     result = session.execute(
         plain_update(Poster).where(Poster.id == poster_id, Poster.status == stage)
-        .values(status=to, updated_at=utcnow(), claimed_at=None, **fields)
+        .values(status=to, updated_at=utcnow(), claimed_at=None, lease_expires_at=None,
+                deliveries=0, **fields)
         .returning(Poster.id)
     ).first()
     return result is not None
@@ -240,7 +262,7 @@ def finish(session: Session, poster_id: int, stage: str, *, status: str,
     result = session.execute(
         plain_update(Poster).where(Poster.id == poster_id, Poster.status == stage)
         .values(status=status, error=error, error_code=error_code, updated_at=utcnow(),
-                claimed_at=None, **fields)
+                claimed_at=None, lease_expires_at=None, deliveries=0, **fields)
         .returning(Poster.run_id)
     ).first()
     if result is None:
@@ -313,6 +335,7 @@ def _finish_done_stmt() -> Any:
     return (update(table)
             .where(c.id == bindparam("pid"), c.status == bindparam("stage"))
             .values(status="done", error=None, error_code=None, claimed_at=None,
+                    lease_expires_at=None, deliveries=0,
                     updated_at=bindparam("now", type_=c.updated_at.type),
                     sha256=bindparam("sha"), size=func.coalesce(bindparam("size"), c.size),
                     face_count=bindparam("nfaces"),
@@ -342,7 +365,7 @@ def requeue_failed(session: Session, run_id: int, *, reason: str | None = None) 
     if ids:
         session.execute(plain_update(Poster).where(Poster.id.in_(ids), Poster.status == "failed")
                         .values(status=FIRST, error=None, error_code=None,
-                                updated_at=utcnow()))
+                                deliveries=0, updated_at=utcnow()))
         session.execute(plain_update(Run).where(Run.id == run_id).values(
             pending=Run.pending + len(ids), finished_at=None, analysis_state="none"))
     return ids
@@ -384,7 +407,7 @@ def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,
     posters waiting in a stage untouched that long: their message was lost.
     """
     now = utcnow()
-    stale = Poster.claimed_at < now - older_than
+    stale = (Poster.claimed_at < now - older_than) & Poster.lease_expires_at.is_(None)
     if include_unclaimed:
         waited = now - (older_than if unclaimed_for is None else unclaimed_for)
         # a deferred poster is not lost: it waits for room in its queue (backlog.py)
@@ -403,5 +426,5 @@ def release(session: Session, poster_ids: Iterable[int]) -> None:
     ids = list(poster_ids)
     if ids:
         session.execute(plain_update(Poster).where(Poster.id.in_(ids))
-                        .values(claimed_at=None, updated_at=utcnow()))
+                        .values(claimed_at=None, lease_expires_at=None, updated_at=utcnow()))
 

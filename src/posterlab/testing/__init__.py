@@ -13,6 +13,8 @@ failed expectation, reported with the process's output; a benchmark catches it b
   a free port), :func:`pg_schema` (a PostgreSQL schema of its own), :func:`free_port`.
 - :mod:`~posterlab.testing.data`: :func:`sample_manifest` (small manifests cut from
   ``../shared/data``), :func:`rows` and :func:`poster_counts` (a run read back).
+- :mod:`~posterlab.testing.memory`: :class:`PeakRss` (peak RSS of a process tree) and
+  :class:`Reaper` (SIGKILL a process that grows past a size, as the OOM killer would).
 
 Importing it imports only the standard library: SQLAlchemy and redis are imported by
 the functions that need them, and nothing in posterlab imports this package.
@@ -35,6 +37,7 @@ from posterlab.testing.data import (
     rows,
     sample_manifest,
 )
+from posterlab.testing.memory import PeakRss, Reaper, status_kb
 from posterlab.testing.processes import (
     WorkerProcess,
     children_of,
@@ -63,6 +66,8 @@ __all__ = [
     "SHARED_REDIS",
     "STOP_TIMEOUT",
     "HarnessError",
+    "PeakRss",
+    "Reaper",
     "RedisServer",
     "WorkerProcess",
     "children_of",
@@ -84,4 +89,5 @@ __all__ = [
     "run_cli",
     "run_cli_cpu",
     "sample_manifest",
+    "status_kb",
 ]

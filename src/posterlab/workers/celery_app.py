@@ -14,17 +14,23 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
 from kombu import Exchange, Queue
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
 from posterlab.pipeline import StageContext, Transition, analyze_run, backoff, run_batch
+from posterlab.pipeline.drive import fail_posters
+from posterlab.pipeline.record import MAX_RATE_LIMITED_ATTEMPTS
 from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
-from posterlab.storage import posters
+from posterlab.storage import claims, posters
+from posterlab.storage.engine import transaction
+from posterlab.workers.broker import broker_idle
+from posterlab.workers.leases import LeaseKeeper
 from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
 from posterlab.workers.queues import PUBLISH_RETRY, Backlog, publish
 
@@ -35,7 +41,9 @@ DB_RETRY_COUNTDOWN = 5.0  # database down or locked for long: the batch comes ba
 # transactions per group, and short (one download's deadline) so a claim never looks
 # abandoned
 FETCH_GROUP = 32
-MAX_ID = 2**63 - 1  # a poster id beyond BIGINT is a forged message, not an outage
+MAX_ID = 2**31 - 1  # posters.id is an INTEGER: a larger id is a forged message
+MAX_IDS = 1024  # ids in one message (4x the largest a stage sends)
+MAX_ATTEMPT = MAX_RATE_LIMITED_ATTEMPTS  # the largest attempt any budget allows
 
 
 @dataclass
@@ -47,17 +55,23 @@ class ProcessState:
     factory: sessionmaker[Session] | None = None
     ctx: StageContext | None = None
     backlog: Backlog | None = None
+    leases: LeaseKeeper | None = None
 
-    def ensure(self) -> tuple[sessionmaker[Session], StageContext]:
+    def ensure(self, app: Celery) -> tuple[sessionmaker[Session], StageContext]:
         if self.pid != os.getpid() or self.factory is None or self.ctx is None:
             self.factory, self.ctx = _open_process(self.settings)
             self.backlog = None
             self.pid = os.getpid()
+            factory = self.factory
+            self.leases = LeaseKeeper(
+                factory, self.ctx.worker or worker_name(), self.settings.lease_seconds,
+                lambda expired: backlog_of(app).requeue(expired),
+                lambda: requeue_lost(app, factory, self.settings)).start()
         return self.factory, self.ctx
 
     def backlog_for(self, app: Celery) -> Backlog:
         """This process's bounded publisher (built on first use, after a fork)."""
-        factory, ctx = self.ensure()
+        factory, ctx = self.ensure(app)
         if self.backlog is None:
             if ctx.redis_client is None:
                 raise RuntimeError("a worker process's stage context has no Redis client")
@@ -77,7 +91,7 @@ def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageConte
     client = redis.Redis.from_url(settings.broker_url, socket_timeout=10,
                                   socket_connect_timeout=5, health_check_interval=30)
     return session_factory(engine), StageContext(settings, redis_client=client,
-                                                 worker=worker_name())
+                                                 worker=worker_name(), leased=True)
 
 
 def create_app(settings: Settings) -> Celery:
@@ -115,7 +129,7 @@ def create_app(settings: Settings) -> Celery:
 
 def state_of(app: Celery) -> tuple[sessionmaker[Session], StageContext]:
     """The calling process's (session factory, stage context) for ``app``."""
-    return _process_state(app).ensure()
+    return _process_state(app).ensure(app)
 
 
 def backlog_of(app: Celery) -> Backlog:
@@ -128,12 +142,26 @@ def _process_state(app: Celery) -> ProcessState:
     return state
 
 
+def requeue_lost(app: Celery, factory: sessionmaker[Session], settings: Settings) -> int:
+    """Re-queue posters whose message was lost (a worker killed between recording a
+    poster and publishing its next stage): those waiting unclaimed longer than a lease
+    while the broker holds nothing (no waiting message, none delivered for a lease)."""
+    if not broker_idle(settings, younger_than=settings.lease_seconds):
+        return 0
+    with transaction(factory) as session:
+        lost = claims.lost_posters(session, timedelta(seconds=settings.lease_seconds))
+    if lost:
+        log.warning("re-queued %d posters whose message was lost", len(lost))
+        backlog_of(app).requeue(lost)
+    return len(lost)
+
+
 # ---------------------------------------------------------------- tasks
 
 
 def handle(app: Celery, stage: Stage, poster_ids: Any, attempt: Any) -> None:
     """Work a message of ``stage``: its posters in groups, then publish what follows."""
-    ids, attempt = valid_ids(poster_ids), max(1, int(attempt))
+    ids, attempt = valid_ids(poster_ids), valid_attempt(attempt)
     factory, ctx = state_of(app)
     queues = backlog_of(app)
     group = FETCH_GROUP if stage is Stage.FETCH else len(ids) or 1
@@ -142,12 +170,14 @@ def handle(app: Celery, stage: Stage, poster_ids: Any, attempt: Any) -> None:
         try:  # extract goes on with faces in the same task when faces need no paid call
             moved = run_batch(factory, ctx, stage, chunk, attempt=attempt,
                               through=Stage.FACES if stage is Stage.EXTRACT else stage)
-        except DBAPIError as exc:  # database down or locked for long: try again later
-            log.warning("database error in %s of %d posters, retrying: %s",
-                        stage, len(chunk), type(exc).__name__)
-            publish(app, stage, chunk, attempt=attempt,
-                    countdown=backoff(1) + DB_RETRY_COUNTDOWN)
-            continue
+        except DBAPIError as exc:
+            if is_outage(exc):  # database down or locked for long: try again later
+                log.warning("database error in %s of %d posters, retrying: %s",
+                            stage, len(chunk), type(exc).__name__)
+                publish(app, stage, chunk, attempt=attempt,
+                        countdown=backoff(1) + DB_RETRY_COUNTDOWN)
+                continue
+            moved = _one_by_one(factory, ctx, stage, chunk, attempt, exc)
         queues.follow(moved)
         log_moves(factory, stage, moved)
     # this message's room in the queue is free again: fill it from the deferred posters
@@ -177,14 +207,56 @@ def log_moves(factory: sessionmaker[Session], stage: Stage, moved: Sequence[Tran
             log.debug("run %s movie %s: %s -> %s", run, movie, stage, t.stage)
 
 
+def is_outage(exc: DBAPIError) -> bool:
+    """A connection-level error (the database is down, locked, unreachable), that a later
+    try may not meet; anything else (DataError, IntegrityError...) is this message's."""
+    if isinstance(exc, DataError | IntegrityError):
+        return False
+    return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+
+
+def _one_by_one(factory: sessionmaker[Session], ctx: StageContext, stage: Stage,
+                ids: list[int], attempt: int, first: DBAPIError) -> list[Transition]:
+    """A batch the database refused: each poster alone, those refused again failed."""
+    log.warning("database refused a batch of %d posters at %s (%s): one by one",
+                len(ids), stage, type(first).__name__)
+    moved: list[Transition] = []
+    for pid in ids:
+        try:
+            moved += run_batch(factory, ctx, stage, [pid], attempt=attempt)
+        except DBAPIError as exc:
+            if is_outage(exc):
+                raise
+            reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            moved += fail_posters(factory, stage, [pid], code="database-refused",
+                                  error=f"database-refused: the database refused this "
+                                        f"poster's row at {stage}: {reason[:500]}")
+    return moved
+
+
 def valid_ids(value: Any) -> list[int]:
-    """The poster ids of a message; a forged or malformed message carries none."""
+    """The poster ids of a message; a forged or malformed message carries none.
+
+    Ids must be integers in ``1..MAX_ID`` (the range of the ``posters.id`` column); at
+    most ``MAX_IDS`` are taken from one message.
+    """
     items = value if isinstance(value, list) else [value]
     ids = [int(i) for i in items if isinstance(i, int) and not isinstance(i, bool)]
-    dropped = len(items) - len(ids := [i for i in ids if 0 < i <= MAX_ID])
+    ids = [i for i in ids if 0 < i <= MAX_ID]
+    dropped = len(items) - len(ids)
+    if len(ids) > MAX_IDS:
+        dropped, ids = dropped + len(ids) - MAX_IDS, ids[:MAX_IDS]
     if dropped:
-        log.warning("ignored %d malformed poster ids in a message", dropped)
+        log.warning("ignored %d malformed, out-of-range or excess poster ids in a message",
+                    dropped)
     return ids
+
+
+def valid_attempt(value: Any) -> int:
+    """A message's attempt, clamped to ``1..MAX_ATTEMPT`` (anything else counts as 1)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 1
+    return min(max(1, value), MAX_ATTEMPT)
 
 
 def fetch(task: Task, poster_ids: list[int], attempt: int = 1) -> None:

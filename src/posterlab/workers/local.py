@@ -6,11 +6,18 @@ writes to the database, claiming (:func:`~posterlab.pipeline.claim_and_plan`) an
 recording (:func:`~posterlab.pipeline.record_batch`) posters in batches, as Celery tasks
 do. All state is in the database, so an interrupted run (Ctrl-C, kill) resumes where it
 stopped: the next run picks up every poster that is not ``done`` or ``failed``.
+
+A child that dies (killed, out of memory, a native crash) breaks the pool: the pool is
+replaced, and the posters it held are run again one at a time, each alone in the pool,
+so that a poster that kills its process is known; at ``POSTERLAB_MAX_CRASHES`` deaths it
+fails ``worker-crashed`` (see :func:`~posterlab.pipeline.claim_and_plan`), and the run
+goes on.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import multiprocessing
 import os
 import time
@@ -23,6 +30,7 @@ from concurrent.futures import (
     ThreadPoolExecutor,
     wait,
 )
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,7 +41,7 @@ from posterlab.pipeline.claim import claim_and_plan
 from posterlab.pipeline.compute import fetch_all
 from posterlab.pipeline.record import record_batch
 from posterlab.stages import End, Stage
-from posterlab.storage import posters
+from posterlab.storage import claims, posters
 from posterlab.storage.engine import transaction
 from posterlab.workers.process import POSTERS_PER_CHILD, PRELOAD, single_threaded_blas
 
@@ -42,6 +50,7 @@ BACKLOG_PER_SLOT = 4  # posters downloaded ahead, per pool slot, waiting for the
 _IO, _CPU = "io", "cpu"
 GATHER_SECONDS = 0.02  # wait this long for more finished posters to record together
 
+log = logging.getLogger(__name__)
 _child_ctx: StageContext | None = None  # one per pool child, built by its initializer
 
 Work = tuple[int, Stage, int]  # poster id, the stage it waits for, attempt
@@ -86,32 +95,52 @@ def run_embedded(factory: sessionmaker[Session], settings: Settings, run_id: int
     """Process every pending poster of ``run_id``; returns counts. Ctrl-C stops cleanly."""
     workers = max(1, workers or os.cpu_count() or 1)
     ctx = StageContext(settings, worker="local")
-    pool = _pool(settings, workers) if workers > 1 else None
+    pool = _Pool(settings, workers) if workers > 1 else None
     downloads = ThreadPoolExecutor(settings.fetch_concurrency, "posterlab-download")
-    cpu: Submit = (_inline_submit(ctx) if pool is None
-                   else lambda job: pool.submit(_compute_in_child, job))
+    cpu: Submit = _inline_submit(ctx) if pool is None else pool.submit
     io: Submit = lambda job: downloads.submit(fetch_all, [job], ctx)  # noqa: E731
     runner = _Runner(factory, ctx, run_id, {_IO: io, _CPU: cpu},
                      {_IO: settings.fetch_concurrency, _CPU: workers * IN_FLIGHT_PER_WORKER},
-                     on_progress, window=settings.max_queued)
+                     on_progress, pool, window=settings.max_queued)
     try:
         runner.run()
     except KeyboardInterrupt:
         runner.summary.interrupted = True
+        runner.release()
     finally:
         downloads.shutdown(wait=not runner.summary.interrupted, cancel_futures=True)
         ctx.close()
         if pool is not None:
-            pool.shutdown(wait=not runner.summary.interrupted, cancel_futures=True)
+            pool.shutdown(wait=not runner.summary.interrupted)
     return runner.summary
 
 
-def _pool(settings: Settings, workers: int) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
-    return ProcessPoolExecutor(workers, mp_context=context, initializer=_init_child,
-                               initargs=(share_face_quota(settings, workers),),
-                               max_tasks_per_child=POSTERS_PER_CHILD)
+class _Pool:
+    """The process pool of the children, replaced when one of them dies."""
+
+    def __init__(self, settings: Settings, workers: int) -> None:
+        self.settings, self.workers = settings, workers
+        self.executor = self._start()
+        self.replaced = 0
+
+    def _start(self) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(list(PRELOAD))
+        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_child,
+                                   initargs=(share_face_quota(self.settings, self.workers),),
+                                   max_tasks_per_child=POSTERS_PER_CHILD)
+
+    def submit(self, job: Job) -> Future[Chain]:
+        return self.executor.submit(_compute_in_child, job)
+
+    def replace(self) -> None:
+        """A child died and broke the pool: start a new one (the old one is gone)."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.executor = self._start()
+        self.replaced += 1
+
+    def shutdown(self, *, wait: bool) -> None:
+        self.executor.shutdown(wait=wait, cancel_futures=True)
 
 
 def _inline_submit(ctx: StageContext) -> Submit:
@@ -144,21 +173,26 @@ class _Runner:
     submit: dict[str, Submit]
     limit: dict[str, int]
     on_progress: Progress
+    pool: _Pool | None = None
     summary: Summary = field(default_factory=Summary)
     queues: dict[str, list[Work]] = field(  # LIFO: started posters finish first
         default_factory=lambda: {_IO: [], _CPU: []})
     delayed: list[tuple[float, Work]] = field(default_factory=list)  # a heap by due time
     in_flight: dict[Future[Chain], str] = field(default_factory=dict)  # future -> lane
+    jobs: dict[Future[Chain], Job] = field(default_factory=dict)
+    alone: list[Work] = field(default_factory=list)  # to run alone: a child died on them
+    isolating: Future[Chain] | None = None  # the one job in the pool, alone
+
     window: int = 1000  # pending posters read from the database at a time
     cursor: int | None = 0  # the last poster id read; None once the run is read through
 
     def run(self) -> None:
         while (self.cursor is not None or any(self.queues.values()) or self.in_flight
-               or self.delayed):
+               or self.delayed or self.alone):
             self._refill()
             self._release_due()
-            started = [self._start(lane, room) for lane in (_CPU, _IO)
-                       if (room := self._room(lane)) > 0]
+            started = [self._start_alone()] + [self._start(lane, room) for lane in (_CPU, _IO)
+                                               if (room := self._room(lane)) > 0]
             if any(started):
                 continue
             if self.in_flight:
@@ -184,6 +218,8 @@ class _Runner:
     def _room(self, lane: str) -> int:
         """How many more posters ``lane`` may start now."""
         busy = sum(1 for held in self.in_flight.values() if held == lane)
+        if lane == _CPU and (self.isolating is not None or self.alone):
+            return 0  # the pool drains, then runs one poster alone
         room = min(len(self.queues[lane]), self.limit[lane] - busy)
         if lane == _IO:  # downloads wait while the pool has enough ahead of it
             backlog = len(self.queues[_CPU]) + (len(self.in_flight) - busy)
@@ -209,10 +245,39 @@ class _Runner:
                        for (stage, attempt), ids in groups.items()]
         for plan in planned:
             for job in plan.jobs:
-                self.in_flight[self.submit[_lane(job.stage)](job)] = _lane(job.stage)
+                self._submit(job)
             for moved in plan.moved:
                 self._follow(moved)
         return bool(groups)
+
+    def _submit(self, job: Job) -> Future[Chain]:
+        future = self.submit[_lane(job.stage)](job)
+        self.in_flight[future], self.jobs[future] = _lane(job.stage), job
+        return future
+
+    def _start_alone(self) -> bool:
+        """Claim and start one poster a child died on, alone in the pool (downloads, in
+        this process, need no pool to themselves); whether one was taken."""
+        cpu_busy = any(lane == _CPU for lane in self.in_flight.values())
+        index = next((i for i, w in enumerate(self.alone)
+                      if _lane(w[1]) == _IO or not cpu_busy), None)
+        if index is None:
+            return False
+        pid, stage, attempt = self.alone.pop(index)
+        with transaction(self.factory) as session:
+            plan = claim_and_plan(session, self.ctx, stage, [pid], attempt=attempt)
+        for job in plan.jobs:
+            future = self._submit(job)
+            if _lane(job.stage) == _CPU:
+                self.isolating = future
+        for moved in plan.moved:
+            self._follow(moved)
+        return True
+
+    def release(self) -> None:
+        """Interrupted: the posters in flight did not kill anyone, uncount their delivery."""
+        with transaction(self.factory) as session:
+            claims.undeliver(session, [job.poster_id for job in self.jobs.values()])
 
     def _finished(self) -> list[Chain]:
         timeout = max(0.0, self.delayed[0][0] - time.monotonic()) if self.delayed else None
@@ -221,9 +286,28 @@ class _Runner:
             # gather a few more: one transaction for several posters is much cheaper
             more, _ = wait(set(self.in_flight) - done, timeout=GATHER_SECONDS)
             done = done | more
+        chains, died = [], []
         for future in done:
             del self.in_flight[future]
-        return [future.result() for future in done]
+            job = self.jobs.pop(future)
+            if future is self.isolating:
+                self.isolating = None
+            try:
+                chains.append(future.result())
+            except BrokenProcessPool:
+                died.append(job)
+        if died:
+            self._child_died(died)
+        return chains
+
+    def _child_died(self, jobs: list[Job]) -> None:
+        """A child died: the pool is replaced, each poster it held is run again alone."""
+        log.warning("a pool process died holding %d posters; replacing the pool, then "
+                    "running them one at a time", len(jobs))
+        for job in jobs:
+            self.alone.append((job.poster_id, job.stage, job.attempt))
+        if self.pool is not None and not any(lane == _CPU for lane in self.in_flight.values()):
+            self.pool.replace()
     def _record(self, chains: list[Chain]) -> None:
         if not chains:
             return
@@ -244,5 +328,7 @@ class _Runner:
         if t.stage is not None and t.delay is not None:
             heapq.heappush(self.delayed, (time.monotonic() + t.delay,
                                           (t.poster_id, t.stage, t.attempt)))
+        elif t.stage is not None and t.alone:
+            self.alone.append((t.poster_id, t.stage, t.attempt))
         elif t.stage is not None:
             self.queues[_lane(t.stage)].append((t.poster_id, t.stage, t.attempt))

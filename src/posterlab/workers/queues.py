@@ -132,7 +132,8 @@ class Backlog:
         now: dict[Stage, list[int]] = defaultdict(list)
         with self.app.producer_or_acquire() as producer:
             for t in transitions:
-                if t.stage is not None and t.delay is not None:
+                if t.stage is not None and (t.delay is not None or t.alone):
+                    # a retry later, or a poster that may have killed its worker: alone
                     publish(self.app, t.stage, [t.poster_id], attempt=t.attempt,
                             countdown=t.delay, producer=producer)
                 elif t.stage is not None:
@@ -141,6 +142,11 @@ class Backlog:
                     publish_analysis(self.app, t.run_id, producer=producer)
             for stage, ids in now.items():
                 self.send(stage, ids, producer=producer)
+
+    def requeue(self, taken_back: Iterable[tuple[int, str]]) -> None:
+        """Publish (id, stage) posters taken back from a dead worker, each alone: one of
+        them may be what killed it."""
+        self.follow([Transition(pid, 0, Stage(stage), alone=True) for pid, stage in taken_back])
 
     def _publish(self, stage: Stage, ids: list[int], attempt: int, producer: Any) -> int:
         return publish(self.app, stage, ids, attempt=attempt, producer=producer) if ids else 0

@@ -2,8 +2,10 @@
 
 Three ways work gets lost, and what finds them:
 
-- a worker died mid-stage (killed, host lost): the poster stays *claimed* with no
-  progress past ``stuck_after`` -> re-published;
+- a worker died mid-stage (killed, host lost): its claims' leases expire (living workers'
+  heartbeats re-queue them, see :mod:`posterlab.workers.heartbeat`; a sweep here does the
+  same when no worker lives); a claim without lease (an older worker) stays *claimed*
+  with no progress past ``stuck_after`` -> re-published;
 - a message vanished (Redis restarted without it, a producer died between its commit and
   its publish, a consumer vanished holding it): the poster waits *unclaimed* past
   ``stuck_after`` while the broker has nothing for it (no waiting message, no message
@@ -28,37 +30,18 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
-from posterlab.stages import QUEUES, AnalysisState, Stage
-from posterlab.storage import posters, runs
+from posterlab.stages import AnalysisState, Stage
+from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
+from posterlab.workers.broker import broker_idle
 from posterlab.workers.queues import open_backlog, publish_analysis
-
-BROKER_TIMEOUT = 2.0  # seconds: status must stay quick when the broker is down
 
 
 @dataclass(frozen=True)
 class Swept:
     posters: int = 0
     analysis: bool = False
-
-
-def broker_idle(settings: Settings, *, younger_than: float) -> bool:
-    """No message waits in a posterlab queue, and none was delivered to a consumer less
-    than ``younger_than`` seconds ago (older unacknowledged ones belong to dead consumers).
-
-    Reads kombu's Redis layout: one list per queue, ``unacked_index`` scored by delivery
-    time. Raises ``redis.RedisError`` when the broker cannot be reached.
-    """
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=BROKER_TIMEOUT,
-                                  socket_connect_timeout=BROKER_TIMEOUT)
-    try:
-        waiting = sum(int(client.llen(name)) for name in QUEUES)
-        now = float(client.time()[0])
-        recent = int(client.zcount("unacked_index", now - younger_than, "+inf"))
-    finally:
-        client.close()
-    return waiting == 0 and recent == 0
 
 
 def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_id: int, *,
@@ -85,6 +68,8 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
         wait = max(age, settings.visibility_timeout) if running else age
         return Swept(analysis=_sweep_analysis(app, factory, run, wait, idle))
     with transaction(factory) as session:
+        expired = claims.expire_leases(session, run_id=run_id)
+    with transaction(factory) as session:
         stuck = posters.stuck_posters(session, run_id, timedelta(seconds=age),
                                    include_unclaimed=idle,
                                    unclaimed_for=timedelta(seconds=lost))
@@ -94,11 +79,12 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
         by_stage[Stage(stage)].append(pid)
     with open_backlog(app, factory, settings) as queues, \
             app.producer_or_acquire() as producer:
+        queues.requeue(expired)
         for stage, ids in by_stage.items():
             queues.send(stage, ids, producer=producer)
         for stage in Stage:  # deferred posters whose queue drained with nobody to notice
             queues.top_up(stage, producer=producer)
-    return Swept(posters=len(stuck))
+    return Swept(posters=len(stuck) + len(expired))
 
 
 def _sweep_analysis(app: Celery, factory: sessionmaker[Session], run: Run, age: float,
