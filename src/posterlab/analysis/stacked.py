@@ -75,49 +75,35 @@ class Stack:
     def predict(self, X: Array, members: Sequence[int] | None = None) -> Array:
         """Outputs of the chosen members on raw rows ``X``: shape (len(members), n)."""
         idx = np.arange(len(self.b2)) if members is None else np.asarray(members, np.int64)
-        Xs = (np.asarray(X, np.float64)[None, :, :] - self.x_offset[idx, None, :])
-        Xs /= self.x_scale[idx, None, :]
-        out = _forward(Xs, self.W1[idx], self.b1[idx], self.w2[idx], self.b2[idx],
-                       self.sigmoid)[1]  # fmt: skip
-        return out * self.y_scale[idx, None] + self.y_offset[idx, None]
+        view = _View(self.x_offset[idx], self.x_scale[idx], self.y_offset[idx],
+                     self.y_scale[idx], np.ones(0), np.ones(0), self.sigmoid)  # fmt: skip
+        params = [self.W1[idx], self.b1[idx], self.w2[idx], self.b2[idx]]
+        X = np.asarray(X, np.float32)
+        out = np.concatenate([_outputs(view, params, X[i : i + _CHUNK])[1]
+                              for i in range(0, len(X), _CHUNK)]) if len(X) else \
+            np.zeros((0, len(idx)))  # fmt: skip
+        return (out * self.y_scale[idx] + self.y_offset[idx]).T.astype(np.float64)
 
     def fitted(self, members: Sequence[int], inputs: Sequence[str],
                plan: dict[str, object]) -> FittedModel:  # fmt: skip
         """The chosen members (one shared scaling) as a storable :class:`FittedModel`."""
         first = int(members[0])
         nets = tuple(self._mlp(int(m)) for m in members)
-        x_scaler = Scaler(self.x_offset[first].copy(), self.x_scale[first].copy())
-        y_scaler = Scaler(self.y_offset[first : first + 1].copy(),
-                          self.y_scale[first : first + 1].copy())  # fmt: skip
+        f64 = np.float64
+        x_scaler = Scaler(self.x_offset[first].astype(f64), self.x_scale[first].astype(f64))
+        y_scaler = Scaler(self.y_offset[first : first + 1].astype(f64),
+                          self.y_scale[first : first + 1].astype(f64))  # fmt: skip
         return FittedModel(nets, x_scaler, y_scaler, plan=plan).with_inputs(inputs)
 
     def _mlp(self, m: int) -> MLP:
+        """Member ``m`` as a plain network (float64) on the member's scaled inputs."""
         h = int(self.hidden[m])
         output = "sigmoid" if self.sigmoid else "identity"
         net = MLP((self.W1.shape[1], h, 1), "tanh", output)
-        net.weights = [self.W1[m, :, :h].copy(), self.w2[m, :h, None].copy()]
-        net.biases = [self.b1[m, :h].copy(), self.b2[m : m + 1].copy()]
+        f64 = np.float64
+        net.weights = [self.W1[m, :, :h].astype(f64), self.w2[m, :h, None].astype(f64)]
+        net.biases = [self.b1[m, :h].astype(f64), self.b2[m : m + 1].astype(f64)]
         return net
-
-
-def _forward(Xs: Array, W1: Array, b1: Array, w2: Array, b2: Array,
-             sigmoid: bool) -> tuple[Array, Array]:  # fmt: skip
-    """Hidden outputs (M, B, H) and network outputs (M, B) of scaled rows (M, B, p)."""
-    hidden = np.tanh(Xs @ W1 + b1[:, None, :])
-    out = (hidden @ w2[:, :, None])[..., 0] + b2[:, None]
-    if sigmoid:
-        out = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
-    return hidden, out
-
-
-def _padded(rows: Sequence[Array]) -> tuple[Array, Array]:
-    """Index arrays of unequal length as one (M, L) array and its 0/1 mask."""
-    length = max(len(r) for r in rows)
-    idx = np.zeros((len(rows), length), np.int64)
-    mask = np.zeros((len(rows), length))
-    for m, r in enumerate(rows):
-        idx[m, : len(r)], mask[m, : len(r)] = r, 1.0
-    return idx, mask
 
 
 def train_stack(X: Array, y: Array, specs: Sequence[MemberSpec], *, plan: TrainingPlan,
@@ -137,7 +123,9 @@ def train_stack(X: Array, y: Array, specs: Sequence[MemberSpec], *, plan: Traini
     >>> bool(np.corrcoef(stack.predict(X[240:])[0], y[240:])[0, 1] > 0.9)
     True
     """
-    X, y = np.asarray(X, np.float64), np.asarray(y, np.float64)
+    # float32: these small products are memory-bound, and single precision is ~3x faster
+    # here at no cost to what an early-stopped network of a few units can learn.
+    X, y = np.asarray(X, np.float32), np.asarray(y, np.float32)
     state = _State.start(X, y, specs, task=task)
     loop = _Loop(state, X, y, specs, plan)
     loop.run()
@@ -175,9 +163,11 @@ class _State:
         regression = task == "regression"
         yo = np.array([y[s.fit_rows].mean() if regression else 0.0 for s in specs])
         ys = np.array([(y[s.fit_rows].std() or 1.0) if regression else 1.0 for s in specs])
-        return cls([W1, np.zeros((M, H)), w2, np.zeros(M)], mask, xo,
-                   np.where(xs > 0, xs, 1.0), yo, ys, np.array([s.hidden for s in specs]),
-                   np.array([s.l2 for s in specs]), not regression)  # fmt: skip
+        f32 = np.float32
+        return cls([W1.astype(f32), np.zeros((M, H), f32), w2.astype(f32), np.zeros(M, f32)],
+                   mask.astype(f32), xo.astype(f32), np.where(xs > 0, xs, 1.0).astype(f32),
+                   yo.astype(f32), ys.astype(f32), np.array([s.hidden for s in specs]),
+                   np.array([s.l2 for s in specs], f32), not regression)  # fmt: skip
 
     def stack(self, best: list[Array], best_error: Array, epochs: Array) -> Stack:
         W1, b1, w2, b2 = best
@@ -186,19 +176,28 @@ class _State:
 
 
 class _Loop:
-    """Epochs of per-member mini-batches, Adam, and per-member early stopping.
+    """Epochs of shared mini-batches, Adam, and per-member early stopping.
 
-    Members whose patience ran out leave the computation: each epoch works on the
-    still-active members only, so one slow member does not make every member pay.
+    Every step draws one batch of rows from all rows; each member learns from those of
+    its own training rows (a 0/1 weight), so the first layer of all members is one
+    matrix product ``X_batch @ W1`` of shape (batch, members x hidden). The batch is
+    widened so that a member sees about ``plan.batch_size`` of its rows per step.
+    Members whose patience ran out leave the computation.
     """
 
     def __init__(self, state: _State, X: Array, y: Array, specs: Sequence[MemberSpec],
                  plan: TrainingPlan) -> None:  # fmt: skip
         self.state, self.X, self.y, self.plan = state, X, y, plan
-        self.train_idx, self.train_mask = _padded([s.train for s in specs])
-        self.valid_idx, self.valid_mask = _padded([_capped(s) for s in specs])
-        self.rngs = [np.random.default_rng((s.seed, 1)) for s in specs]
-        M = len(specs)
+        n, M = len(X), len(specs)
+        self.in_train = np.zeros((n, M), np.float32)
+        self.in_valid = np.zeros((n, M), np.float32)
+        for m, spec in enumerate(specs):
+            self.in_train[spec.train, m] = 1.0
+            self.in_valid[spec.valid, m] = 1.0
+        self.valid_rows = np.flatnonzero(self.in_valid.any(axis=1))
+        share = float(self.in_train.mean()) or 1.0
+        self.batch = max(plan.batch_size, round(plan.batch_size / share))
+        self.rng = np.random.default_rng([s.seed for s in specs[:8]])
         self.moments = [[np.zeros_like(p) for p in state.params] for _ in range(2)]
         self.t = 0
         self.active = np.ones(M, bool)
@@ -206,8 +205,7 @@ class _Loop:
         self.best_error = np.full(M, np.inf)
         self.best_epoch = np.zeros(M, np.int64)
         self.epochs = np.zeros(M, np.int64)
-        steps_per_epoch = -(-int(self.train_mask.sum(axis=1).max()) // plan.batch_size)
-        self.max_epochs = max(1, min(plan.epochs, -(-MAX_STEPS // steps_per_epoch)))
+        self.max_epochs = max(1, min(plan.epochs, -(-MAX_STEPS // -(-n // self.batch))))
 
     def run(self) -> None:
         for epoch in range(1, self.max_epochs + 1):
@@ -219,18 +217,15 @@ class _Loop:
                 break
 
     def _epoch(self, act: Array) -> None:
-        """One shuffled pass over each active member's rows (padding rows weigh nothing)."""
-        width = self.train_idx.shape[1]
-        perms = np.stack([self.rngs[m].permutation(width) for m in act])
-        order = np.take_along_axis(self.train_idx[act], perms, axis=1)
-        weight = np.take_along_axis(self.train_mask[act], perms, axis=1)
+        """One shuffled pass over all rows, in shared batches."""
+        order = self.rng.permutation(len(self.X))
         view = _View.of(self.state, act)
         params = [p[act] for p in self.state.params]
         moments = [[mo[act] for mo in group] for group in self.moments]
-        for start in range(0, width, self.plan.batch_size):
-            cut = slice(start, start + self.plan.batch_size)
-            grads = _gradients(view, params, self.X[order[:, cut]], self.y[order[:, cut]],
-                               weight[:, cut])  # fmt: skip
+        weights = self.in_train[:, act]
+        for start in range(0, len(order), self.batch):
+            rows = order[start : start + self.batch]
+            grads = _gradients(view, params, self.X[rows], self.y[rows], weights[rows])
             self._adam(params, grads, moments)
         for full, part in zip(self.state.params, params, strict=True):
             full[act] = part
@@ -251,10 +246,15 @@ class _Loop:
     def _check_validation(self, epoch: int, act: Array) -> None:
         view = _View.of(self.state, act)
         params = [p[act] for p in self.state.params]
-        Xs, t = view.scaled(self.X[self.valid_idx[act]], self.y[self.valid_idx[act]])
-        out = _forward(Xs, *params, view.sigmoid)[1]
-        mask = self.valid_mask[act]
-        err = 0.5 * ((out - t) ** 2 * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1.0)
+        total, count = np.zeros(len(act)), np.zeros(len(act))
+        for start in range(0, len(self.valid_rows), _CHUNK):
+            rows = self.valid_rows[start : start + _CHUNK]
+            out = _outputs(view, params, self.X[rows])[1]
+            t = view.targets(self.y[rows])
+            mask = self.in_valid[rows][:, act]
+            total += 0.5 * ((out - t) ** 2 * mask).sum(axis=0)
+            count += mask.sum(axis=0)
+        err = total / np.maximum(count, 1.0)
         better = err < self.best_error[act]
         gained = act[better]
         self.best_error[gained], self.best_epoch[gained] = err[better], epoch
@@ -264,15 +264,7 @@ class _Loop:
 
 
 MAX_STEPS = 3000  # per member: ~150 epochs of 1,280 rows; 40,000 rows stop after ~8 epochs
-MAX_VALID = 2000  # validation rows per member: early stopping needs no more
-
-
-def _capped(spec: MemberSpec) -> Array:
-    """At most :data:`MAX_VALID` of the member's validation rows (a seeded choice)."""
-    if len(spec.valid) <= MAX_VALID:
-        return spec.valid
-    rng = np.random.default_rng((spec.seed, 2))
-    return np.sort(rng.choice(spec.valid, size=MAX_VALID, replace=False))
+_CHUNK = 4096  # rows per block when scoring validation rows: bounds memory on any n
 
 
 @dataclass(frozen=True, eq=False)
@@ -292,24 +284,44 @@ class _View:
         return cls(s.x_offset[act], s.x_scale[act], s.y_offset[act], s.y_scale[act],
                    s.mask[act], s.l2[act], s.sigmoid)  # fmt: skip
 
-    def scaled(self, Xb: Array, yb: Array) -> tuple[Array, Array]:
-        """Gathered rows (M, B, p) and targets (M, B) on each member's scale."""
-        Xs = (Xb - self.x_offset[:, None, :]) / self.x_scale[:, None, :]
-        return Xs, (yb - self.y_offset[:, None]) / self.y_scale[:, None]
+    def targets(self, yb: Array) -> Array:
+        """Targets (B,) on each member's scale: (B, M)."""
+        return (yb[:, None] - self.y_offset[None, :]) / self.y_scale[None, :]
+
+
+def _outputs(view: _View, params: list[Array], Xb: Array) -> tuple[Array, Array]:
+    """Hidden outputs (B, M, H) and outputs (B, M) of raw rows (B, p), all members at once.
+
+    Each member's input scaling is folded into its first layer:
+    ``((x - o) / s) @ W1 + b1 = x @ (W1 / s) + (b1 - (o / s) @ W1)``.
+    """
+    W1, b1, w2, b2 = params
+    M, p, H = W1.shape
+    W = W1 / view.x_scale[:, :, None]
+    bias = b1 - np.einsum("mp,mph->mh", view.x_offset / view.x_scale, W1)
+    a = Xb @ W.transpose(1, 0, 2).reshape(p, M * H)
+    hidden = np.tanh(a.reshape(len(Xb), M, H) + bias[None])
+    out = np.einsum("bmh,mh->bm", hidden, w2) + b2[None, :]
+    if view.sigmoid:
+        out = 1.0 / (1.0 + np.exp(-np.clip(out, -500.0, 500.0)))
+    return hidden, out
 
 
 def _gradients(view: _View, params: list[Array], Xb: Array, yb: Array,
                weight: Array) -> list[Array]:  # fmt: skip
-    """Backpropagation of the batch-mean error plus L2, per member (hidden units masked)."""
-    W1, b1, w2, b2 = params
-    Xs, t = view.scaled(Xb, yb)
-    hidden, out = _forward(Xs, W1, b1, w2, b2, view.sigmoid)
-    delta = (out - t) * weight
+    """Backpropagation of each member's batch-mean error plus L2 (hidden units masked)."""
+    W1, _, w2, _ = params
+    M, p, H = W1.shape
+    hidden, out = _outputs(view, params, Xb)
+    delta = (out - view.targets(yb)) * weight  # (B, M)
     if view.sigmoid:
         delta *= out * (1.0 - out)
-    delta /= np.maximum(weight.sum(axis=1), 1.0)[:, None]
-    g_w2 = (hidden.transpose(0, 2, 1) @ delta[:, :, None])[..., 0] + view.l2[:, None] * w2
-    dh = delta[:, :, None] * w2[:, None, :] * (1.0 - hidden * hidden)
-    g_W1 = Xs.transpose(0, 2, 1) @ dh + view.l2[:, None, None] * W1
-    return [g_W1 * view.mask[:, None, :], dh.sum(axis=1) * view.mask, g_w2 * view.mask,
-            delta.sum(axis=1)]  # fmt: skip
+    delta /= np.maximum(weight.sum(axis=0), 1.0)[None, :]
+    g_w2 = np.einsum("bmh,bm->mh", hidden, delta) + view.l2[:, None] * w2
+    dh = delta[:, :, None] * w2[None, :, :] * (1.0 - hidden * hidden)  # (B, M, H)
+    g_b1 = dh.sum(axis=0)
+    raw = (Xb.T @ dh.reshape(len(Xb), M * H)).reshape(p, M, H).transpose(1, 0, 2)
+    g_W1 = (raw - view.x_offset[:, :, None] * g_b1[:, None, :]) / view.x_scale[:, :, None]
+    g_W1 += view.l2[:, None, None] * W1
+    return [g_W1 * view.mask[:, None, :], g_b1 * view.mask, g_w2 * view.mask,
+            delta.sum(axis=0)]  # fmt: skip
