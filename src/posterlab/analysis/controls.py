@@ -24,21 +24,15 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.stats.multitest import multipletests
 
-from posterlab.analysis.columns import TARGET
+from posterlab.analysis.columns import PRIMARY, TARGET, family
 from posterlab.analysis.inputs import genre_block
 
 __all__ = ["CONTROLS", "PRIMARY", "adjust_within", "controlled_slopes", "family",
            "parse_year", "with_year"]
 
-PRIMARY = ("face_count", "mean_r", "mean_g", "mean_b")  # the course's questions
 CONTROLS = ("genre", "year")
 _YEAR = re.compile(r"\((1[89]\d\d|20\d\d)\)")
 _YEAR_COLUMNS = ("year", "release_year", "release")
-
-
-def family(feature: str) -> str:
-    """``"primary"`` for the course's questions, ``"exploratory"`` for the rest."""
-    return "primary" if feature in PRIMARY else "exploratory"
 
 
 def parse_year(title: object) -> float:

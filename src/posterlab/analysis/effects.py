@@ -79,7 +79,7 @@ def face_effects(faces: np.ndarray, y: np.ndarray, *, top: int = 5) -> dict[str,
     --------
     >>> faces = np.array([0, 0, 0, 1, 1, 2, 2, 3]); y = 6 + 0.5 * faces
     >>> round(face_effects(faces, y + [0, .1, -.1, 0, .1, 0, -.1, 0])["per_face"]["slope"], 2)
-    0.5
+    0.49
     """
     faces, y = np.asarray(faces, np.float64), np.asarray(y, np.float64)
     ok = np.isfinite(faces) & np.isfinite(y) & (faces >= 0)
