@@ -101,6 +101,7 @@ class Settings:
     # longer than any task and retry countdown, so a slow task is not run twice
     visibility_timeout: int = 2 * 3600
     preprocess: Mapping[str, Any] = field(default_factory=dict)  # overrides of PreprocessConfig
+    synthetic: bool = False  # made-up data (the demo): kept with the run, said by every report
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""
@@ -117,6 +118,7 @@ class Settings:
             "face_api_key": "***" if self.face_api_key else None,
             "face_api_rate": str(self.face_api_rate),
             "fetch_allow": list(self.fetch_allow),
+            "synthetic": self.synthetic,
         }
 
 

@@ -176,15 +176,14 @@ def _features(usable: pd.DataFrame, chosen: Sequence[str] | None) -> tuple[list[
 def _groups(usable: pd.DataFrame, min_n: int
             ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:  # fmt: skip
     """Face buckets (overall and within common genres) and colour groups, min_n a cell."""
-    trusted = {"min_n": min_n, "scale": RATING_SCALE}
-    colors = color_groups(usable, **trusted)
+    colors = color_groups(usable, min_n=min_n, scale=RATING_SCALE)
     if "face_count" not in usable.columns:
         empty = pd.DataFrame({"bucket": list(FACE_BUCKETS), **dict.fromkeys(GROUP_COLUMNS, np.nan)})
         empty["n"] = 0
         return empty, colors, {}
-    by_genre = {genre: face_buckets(usable, genre=genre, **trusted)
+    by_genre = {genre: face_buckets(usable, genre=genre, min_n=min_n, scale=RATING_SCALE)
                 for genre in common_genres(usable)}  # fmt: skip
-    return face_buckets(usable, **trusted), colors, by_genre
+    return face_buckets(usable, min_n=min_n, scale=RATING_SCALE), colors, by_genre
 
 
 def _face_effects(usable: pd.DataFrame) -> dict[str, Any]:

@@ -15,7 +15,6 @@ the end of the title (``"The Flyboys (2008)"``).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,25 +25,13 @@ from statsmodels.stats.multitest import multipletests
 
 from posterlab.analysis.columns import PRIMARY, TARGET, family
 from posterlab.analysis.inputs import genre_block
+from posterlab.manifest.fields import parse_year
 
 __all__ = ["CONTROLS", "PRIMARY", "adjust_within", "controlled_slopes", "family",
            "parse_year", "with_year"]
 
 CONTROLS = ("genre", "year")
-_YEAR = re.compile(r"\((1[89]\d\d|20\d\d)\)")
 _YEAR_COLUMNS = ("year", "release_year", "release")
-
-
-def parse_year(title: object) -> float:
-    """The last ``(YYYY)`` (1800-2099) in a title, or NaN.
-
-    Examples
-    --------
-    >>> parse_year("The Flyboys (2008)"), parse_year("1984 (1956)"), parse_year(None)
-    (2008.0, 1956.0, nan)
-    """
-    found = _YEAR.findall(title) if isinstance(title, str) else []
-    return float(found[-1]) if found else float("nan")
 
 
 def with_year(df: pd.DataFrame) -> pd.DataFrame:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-
-__all__ = ["Split", "column_aucs", "corrected_interval", "fold_score", "interval_entry", "repeated_folds"]
+__all__ = ["Split", "column_aucs", "corrected_interval", "fold_score", "interval_entry",
+           "repeated_folds"]
 
 Split = tuple[np.ndarray, np.ndarray]  # train rows, test rows
 
@@ -52,7 +52,7 @@ def repeated_folds(n: int, *, folds: int, repeats: int, seed: int,
     return out
 
 
-def corrected_interval(scores: Sequence[float], *, n_train: float, n_test: float,
+def corrected_interval(scores: Sequence[float] | np.ndarray, *, n_train: float, n_test: float,
                        confidence: float = 0.95) -> tuple[float, float, float]:  # fmt: skip
     """Mean of per-fit scores with the Nadeau-Bengio corrected t interval.
 
@@ -95,7 +95,7 @@ def fold_score(task: str, y_true: np.ndarray, predicted: np.ndarray) -> np.ndarr
     return 1.0 - np.sum((y_true[:, None] - predicted) ** 2, axis=0) / sst
 
 
-def interval_entry(task: str, scores: Sequence[float], *, n_train: float,
+def interval_entry(task: str, scores: Sequence[float] | np.ndarray, *, n_train: float,
                    n_test: float) -> dict[str, float]:  # fmt: skip
     """``{r2_mean, r2_ci_low, r2_ci_high}`` (or ``auc_*``) of per-fit scores."""
     mean, low, high = corrected_interval(scores, n_train=n_train, n_test=n_test)

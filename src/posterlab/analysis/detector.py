@@ -60,7 +60,7 @@ def threshold_effects(scores: Sequence[Sequence[float] | None], ratings: Sequenc
     for provider in sorted(set(names.tolist())):
         pick = np.flatnonzero(names == provider)
         for threshold in thresholds:
-            counts = counts_at([scores[i] for i in pick], float(threshold))
+            counts = counts_at([scores[int(i)] for i in pick], float(threshold))
             known = np.isfinite(counts)
             effect = slope_of(counts[known], y[pick][known])
             rows.append({"provider": provider, "threshold": float(threshold),

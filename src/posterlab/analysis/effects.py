@@ -33,7 +33,7 @@ def slope_of(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
-    out = {"n": int(len(x)), "slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
+    out = {"n": len(x), "slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
     if len(x) < 3 or np.ptp(x) == 0:
         return out
     fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
@@ -44,7 +44,7 @@ def slope_of(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 def _none_vs_some(faces: np.ndarray, y: np.ndarray) -> dict[str, float]:
     none, some = y[faces == 0], y[faces >= 1]
-    out = {"n_none": int(len(none)), "n_some": int(len(some)), "difference": np.nan,
+    out = {"n_none": len(none), "n_some": len(some), "difference": np.nan,
            "ci_low": np.nan, "ci_high": np.nan, "p": np.nan, "cohens_d": np.nan}
     if len(none) < 2 or len(some) < 2:
         return out

@@ -20,8 +20,9 @@ from posterlab.analysis.models import TaskOutcome
 __all__ = ["permutation_importance"]
 
 
-def permutation_importance(outcome: TaskOutcome, X: np.ndarray, y: np.ndarray,
-                           inputs: Sequence[str], *, seed: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+def permutation_importance(
+    outcome: TaskOutcome, X: np.ndarray, y: np.ndarray, inputs: Sequence[str], *, seed: int = 0
+) -> list[dict[str, Any]]:
     """``[{feature, mean, ci_low, ci_high}]``, most important first.
 
     ``outcome`` is :func:`~posterlab.analysis.models.cross_validated` of ``(X, y)``.

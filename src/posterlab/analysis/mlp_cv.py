@@ -60,7 +60,8 @@ def nested_mlp(X: np.ndarray, y: np.ndarray, splits: Sequence[Split], *, task: s
     fits = [*[train for train, _ in splits], np.arange(len(X))]
     configs = [(int(h), float(l2)) for h in plan.hidden_sizes for l2 in plan.l2_choices]
     chosen = _choose(X, y, fits, configs, task=task, plan=plan, seed=seed)
-    specs, members = [], []
+    specs: list[MemberSpec] = []
+    members: list[np.ndarray] = []
     for f, train in enumerate(fits):
         hidden, l2 = chosen[f]
         members.append(np.arange(len(specs), len(specs) + plan.ensemble))

@@ -1,9 +1,10 @@
 """Predicting the rating under repeated k-fold: every model, its interval, a permutation test.
 
-For a set of inputs, :func:`cross_validated` scores the MLP ensemble (nested choice of hidden size
-and L2, :mod:`posterlab.analysis.mlp_cv`), ridge (penalty by GCV inside each training
-fold), least squares and the training mean on the same outer fits, for the rating (R^2) and, from the same fits, for the rating
-band (AUC of the predicted rating for ``rating >= band``). Each entry has
+For a set of inputs, :func:`cross_validated` scores the MLP ensemble (nested choice of
+hidden size and L2, :mod:`posterlab.analysis.mlp_cv`), ridge (penalty by GCV inside each
+training fold), least squares and the training mean on the same outer fits, for the
+rating (R^2) and, from the same fits, for the rating band (AUC of the predicted rating
+for ``rating >= band``). Each entry has
 
 - ``cv``: ``folds``, ``repeats``, ``models`` (each ``r2_mean, r2_ci_low, r2_ci_high`` or
   ``auc_*``) and ``mlp_minus_ridge`` (``mean, ci_low, ci_high`` of the paired difference
@@ -18,7 +19,7 @@ band (AUC of the predicted rating for ``rating >= band``). Each entry has
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ class CvSettings:
     seed: int = 0
     permutations: int = 200
     band: float = 7.0
-    plan: TrainingPlan = TrainingPlan()
+    plan: TrainingPlan = field(default_factory=TrainingPlan)
 
     def __post_init__(self) -> None:
         if self.folds < 2 or self.repeats < 1:
@@ -89,7 +90,7 @@ def cross_validated(X: np.ndarray, y: np.ndarray, *, settings: CvSettings,
     positives = int(np.sum(y >= settings.band))
     band_entry = None
     if band and min(positives, len(y) - positives) >= settings.folds:
-        band_entry = _entry("classification", (Y >= settings.band).astype(np.float64),
+        band_entry = _entry("classification", (settings.band <= Y).astype(np.float64),
                             splits, mlp, linear, settings)  # fmt: skip
         band_entry.update(band=settings.band, positive_share=positives / len(y), n=len(X))
     return TaskOutcome(entry, band_entry, splits, mlp, _oof(len(X), splits, mlp.predictions))

@@ -72,7 +72,7 @@ class Stack:
     epochs: Array  # (M,) epochs trained
     sigmoid: bool
 
-    def predict(self, X: Array, members: Sequence[int] | None = None) -> Array:
+    def predict(self, X: Array, members: Sequence[int] | Array | None = None) -> Array:
         """Outputs of the chosen members on raw rows ``X``: shape (len(members), n)."""
         idx = np.arange(len(self.b2)) if members is None else np.asarray(members, np.int64)
         view = _View(self.x_offset[idx], self.x_scale[idx], self.y_offset[idx],
@@ -84,7 +84,7 @@ class Stack:
             np.zeros((0, len(idx)))  # fmt: skip
         return (out * self.y_scale[idx] + self.y_offset[idx]).T.astype(np.float64)
 
-    def fitted(self, members: Sequence[int], inputs: Sequence[str],
+    def fitted(self, members: Sequence[int] | Array, inputs: Sequence[str],
                plan: dict[str, object]) -> FittedModel:  # fmt: skip
         """The chosen members (one shared scaling) as a storable :class:`FittedModel`."""
         first = int(members[0])

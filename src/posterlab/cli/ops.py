@@ -1,5 +1,5 @@
-"""Commands that inspect and operate runs: status, failures, retry, runs, db, analyze,
-report, export."""
+"""Commands that inspect and operate runs: status, failures, retry, runs, db, report,
+export (``analyze`` is in :mod:`posterlab.cli.analysis`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import click
 from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
 
 from posterlab.cli.common import (
     broker_option,
@@ -22,7 +21,7 @@ from posterlab.cli.common import (
     settings_from,
     wrap_errors,
 )
-from posterlab.cli.render import failures_table, number, runs_table, status_table, watch_view
+from posterlab.cli.render import failures_table, runs_table, status_table, watch_view
 
 
 @cli.command()
@@ -166,42 +165,6 @@ def db_upgrade(db: str | None) -> None:
 
     before, after = upgrade_schema(settings_from(db=db))
     console(stderr=True).print(f"schema: {before or 'empty'} -> {after}")
-
-
-@cli.command()
-@run_option
-@db_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--stored", is_flag=True,
-              help="Print the stored result instead of analysing the run again.")
-@wrap_errors
-def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -> None:
-    """Analyse a run again: correlations with the rating, the MLP against baselines.
-
-    The result is stored with the run (it replaces the one made when the run ended).
-
-    \b
-    Examples:
-      posterlab analyze
-      posterlab analyze --run posters-index --json > analysis.json
-      posterlab analyze --stored --json      # what the run's final task stored
-    """
-    from posterlab.service.results import analyze as analyze_run
-
-    with open_store(settings_from(db=db)) as store:
-        result = analyze_run(store, run_name, stored=stored)
-    if as_json:
-        click.echo(json.dumps(result))
-        return
-    table = Table(title="correlations with the rating", title_justify="left")
-    for col in ("feature", "n", "pearson_r", "ci", "spearman_rho", "p_adjusted"):
-        table.add_column(col)
-    for c in result.get("correlations", []):
-        table.add_row(escape(str(c["feature"])), str(c["n"]), number(c.get("pearson_r")),
-                      f"[{number(c.get('ci_low'))}, {number(c.get('ci_high'))}]",
-                      number(c.get("spearman_rho")), number(c.get("p_adjusted")))
-    console().print(table)
-    console().print_json(json.dumps(result.get("model", {})))
 
 
 @cli.command()
