@@ -120,7 +120,7 @@ def analyze(df: pd.DataFrame, options: AnalysisOptions | None = None, *,
     buckets, colors, by_genre = _groups(usable, opts.min_n)
     model, predictions, importance = _models(usable, opts)
     prov = {**(provenance or {}), "n": len(usable),
-            "settings": {**(provenance or {}).get("settings", {}), "analysis": opts.settings()}}
+            "settings": {**(provenance or {}).get("settings", {}), "analysis_options": opts.settings()}}
     return AnalysisResult(
         correlations=correlations, face_buckets=buckets, model=model,
         predictions=predictions, n=len(usable),
