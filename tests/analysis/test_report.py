@@ -12,6 +12,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from posterlab.analysis import AnalysisResult, TrainingPlan, analyze, write_report
+from posterlab.analysis.headline import headline
 from posterlab.analysis.report import (
     plot_color_groups,
     plot_correlations,
@@ -20,7 +21,6 @@ from posterlab.analysis.report import (
     plot_learning_curve,
     plot_predictions,
 )
-from posterlab.analysis.headline import headline
 from posterlab.analysis.synthetic import synthetic_frame
 
 FAST = TrainingPlan(hidden_sizes=(4,), l2_choices=(0.03,), epochs=30, ensemble=2)

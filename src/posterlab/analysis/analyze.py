@@ -119,8 +119,9 @@ def analyze(df: pd.DataFrame, options: AnalysisOptions | None = None, *,
                                  controls=opts.controls)  # fmt: skip
     buckets, colors, by_genre = _groups(usable, opts.min_n)
     model, predictions, importance = _models(usable, opts)
-    prov = {**(provenance or {}), "n": len(usable),
-            "settings": {**(provenance or {}).get("settings", {}), "analysis_options": opts.settings()}}
+    given = provenance or {}
+    prov = {**given, "n": len(usable),
+            "settings": {**given.get("settings", {}), "analysis_options": opts.settings()}}
     return AnalysisResult(
         correlations=correlations, face_buckets=buckets, model=model,
         predictions=predictions, n=len(usable),

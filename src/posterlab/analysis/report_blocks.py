@@ -23,7 +23,7 @@ def provenance_blocks(result: AnalysisResult) -> list[Block]:
              f"run {prov.get('run')}, n = {prov.get('n')} rated posters, feature version "
              f"{prov.get('feature_version')}",
              f"face detector: {detector}",
-             f"analysis settings: {prov.get('settings', {}).get('analysis', {})}"]
+             f"analysis settings: {prov.get('settings', {}).get('analysis_options', {})}"]
     if prov.get("synthetic"):
         items.insert(0, "SYNTHETIC DATA: the posters and ratings are made up.")
     return [("h2", "Provenance"), ("ul", items)]

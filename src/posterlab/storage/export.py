@@ -23,11 +23,11 @@ from posterlab.storage.models import SCALAR_COLUMNS, Run
 from posterlab.storage.queries import results_select
 from posterlab.storage.vectors import unpack_vectors
 
-LEADING = ("imdb_id", "title", "year", "score", "genres", "status", "error", "face_count")
+LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count")
 CONTRACT_SCALARS = ("mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
                     "brightness", "contrast", "colorfulness")
 COLUMNS: tuple[str, ...] = (
-    *LEADING, *CONTRACT_SCALARS,
+    *LEADING, *CONTRACT_SCALARS, "year",  # release year, from the title's "(YYYY)"
     *(c for c in SCALAR_COLUMNS if c not in CONTRACT_SCALARS),
     "sha256", "manifest_row",
 )
