@@ -159,6 +159,7 @@ class Settings:
         if self.profile != DEFAULT_PROFILE:
             overrides["profile"] = self.profile
         return overrides
+    synthetic: bool = False  # made-up data (the demo): kept with the run, said by every report
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed; ``None`` values are ignored (unset CLI flags)."""
@@ -177,6 +178,7 @@ class Settings:
             "fetch_allow": list(self.fetch_allow),
             "profile": self.profile,
             "max_queued": self.max_queued,
+            "synthetic": self.synthetic,
         }
 
 

@@ -26,7 +26,7 @@ def frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
 def test_columns_are_the_contract_then_fishers_interval_with_one_row_per_feature() -> None:
     result = correlate(frame())
     assert tuple(result.columns) == (*CORRELATION_COLUMNS, *EXTRA_COLUMNS)
-    assert EXTRA_COLUMNS == ("fisher_low", "fisher_high")
+    assert EXTRA_COLUMNS == ("fisher_low", "fisher_high", "spearman_p_adjusted", "family")
     assert result["feature"].tolist() == ["face_count", "brightness", "entropy"]
 
 
@@ -59,15 +59,16 @@ def test_fisher_interval_matches_the_hand_computation() -> None:
         fisher_ci(0.3, 10, confidence=1.0)
 
 
-def test_adjusted_p_values_are_benjamini_hochberg_by_hand() -> None:
+def test_adjusted_p_values_are_benjamini_hochberg_by_hand_within_each_family() -> None:
     result = correlate(frame())
-    p = result["pearson_p"].to_numpy()
-    order = np.argsort(p)
-    m = len(p)
-    by_hand = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
-    expected = np.empty(m)
-    expected[order] = np.minimum(by_hand, 1.0)
-    np.testing.assert_allclose(result["p_adjusted"], expected)
+    for _, part in result.groupby("family"):
+        p = part["pearson_p"].to_numpy()
+        order = np.argsort(p)
+        m = len(p)
+        by_hand = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
+        expected = np.empty(m)
+        expected[order] = np.minimum(by_hand, 1.0)
+        np.testing.assert_allclose(part["p_adjusted"], expected)
 
 
 def test_constant_nan_and_non_numeric_columns_are_skipped_with_reasons() -> None:
@@ -180,7 +181,7 @@ def test_group_intervals_are_student_t_intervals_of_the_mean() -> None:
     assert row["ci_low"] < narrow["ci_low"] < narrow["ci_high"] < row["ci_high"]
 
 
-def test_colour_groups_round_each_channel_to_tens_on_the_0_255_scale() -> None:
+def test_colour_groups_round_each_channel_on_the_0_1_scale() -> None:
     df = pd.DataFrame(
         {"score": [6.0, 8.0, 7.0, 5.0], "mean_r": [0.5, 0.51, 0.1, np.nan],
          "mean_g": [0.0, 0.0, 1.0, 0.0], "mean_b": [0.02, 0.02, 0.02, 0.02]}
@@ -191,13 +192,15 @@ def test_colour_groups_round_each_channel_to_tens_on_the_0_255_scale() -> None:
     ]  # fmt: skip
     rows = {(c, lvl): (n, m) for c, lvl, n, m in result[["channel", "level", "n", "mean"]]
             .itertuples(index=False)}  # fmt: skip
-    # 0.5 * 255 = 127.5 -> 130, 0.51 -> 130.05 -> 130, 0.1 -> 25.5 -> 30, 0.02 -> 5.1 -> 10.
+    # Levels of 0.05: 0.5 and 0.51 -> 0.5, 0.1 -> 0.1, 0.02 -> 0.0.
     assert rows == {
-        ("r", 30): (1, 7.0), ("r", 130): (2, 7.0),
-        ("g", 0): (3, 6.0 + 1 / 3), ("g", 260): (1, 7.0),
-        ("b", 10): (4, 6.5),
+        ("r", 0.1): (1, 7.0), ("r", 0.5): (2, 7.0),
+        ("g", 0.0): (3, 6.0 + 1 / 3), ("g", 1.0): (1, 7.0),
+        ("b", 0.0): (4, 6.5),
     }  # fmt: skip
-    assert color_groups(df, step=50).query("channel == 'r'")["level"].tolist() == [50, 150]
+    assert color_groups(df, step=0.2).query("channel == 'r'")["level"].tolist() == [0.2, 0.6]
+    small = color_groups(df, min_n=2)
+    assert (small["n"] >= 2).all() and small.attrs["left_out"] == 2
     assert color_groups(df[["score"]]).empty
     with pytest.raises(ValueError, match="step"):
         color_groups(df, step=0)

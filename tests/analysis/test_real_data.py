@@ -47,8 +47,9 @@ def test_face_count_correlation_on_the_reference_set(reference: pd.DataFrame) ->
 
 
 def test_analyze_runs_on_real_ratings_with_face_counts_and_genres(reference: pd.DataFrame) -> None:
-    result = analyze(reference[["imdb_id", "score", "genres", "face_count"]], n_boot=500)
+    result = analyze(reference[["imdb_id", "score", "genres", "face_count"]], n_boot=500,
+                     folds=3, repeats=1, permutations=50)
     regression = result.model["regression"]
-    assert regression["n_train"] + regression["n_test"] == 300
+    assert regression["n"] == 300 and regression["n_train"] + regression["n_test"] == 300
     assert "genre_Drama" in regression["inputs"]
     json.dumps(result.to_dict(), allow_nan=False)

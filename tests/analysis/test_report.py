@@ -12,8 +12,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from posterlab.analysis import AnalysisResult, TrainingPlan, analyze, write_report
+from posterlab.analysis.headline import headline
 from posterlab.analysis.report import (
-    explained_variance,
     plot_color_groups,
     plot_correlations,
     plot_face_buckets,
@@ -23,10 +23,11 @@ from posterlab.analysis.report import (
 )
 from posterlab.analysis.synthetic import synthetic_frame
 
-FAST = TrainingPlan(hidden_sizes=(4,), folds=2, epochs=30, ensemble=2)
+FAST = TrainingPlan(hidden_sizes=(4,), l2_choices=(0.03,), epochs=30, ensemble=2)
+QUICK = {"plan": FAST, "folds": 3, "repeats": 1, "permutations": 20}
 FIGURES = {
     "face_buckets.png", "colour_groups.png", "colour_scatter.png", "correlations.png",
-    "learning_curve.png", "predictions.png",
+    "predictions.png",
 }  # fmt: skip
 RUN = {
     "run": "posters-index", "total": 310, "counts": {"done": 300, "failed": 10},
@@ -41,7 +42,7 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def result(frame: pd.DataFrame) -> AnalysisResult:
-    return analyze(frame, plan=FAST, n_boot=300)
+    return analyze(frame, n_boot=300, **QUICK)
 
 
 def test_report_html_is_self_contained_with_every_plot_embedded(
@@ -58,8 +59,8 @@ def test_report_html_is_self_contained_with_every_plot_embedded(
     assert not re.search(r'(src|href)="(?!data:)', page)  # nothing loaded from elsewhere
     assert "<title>Posters &lt;2024&gt;</title>" in page
     assert "not a cause" in page and "n = 300" in page
-    assert "colorfulness" in page and "ols_baseline" in page and "mean_baseline" in page
-    assert "Poster features alone explain R² = " in page and "With genre indicators" in page
+    assert "colorfulness" in page and "ridge" in page and "mean_baseline" in page
+    assert "poster features alone give the MLP R² = " in page and "With genre indicators" in page
     assert (tmp_path / "out" / "index.html").read_text(encoding="utf-8") == page
 
 
@@ -77,7 +78,7 @@ def test_report_markdown_refers_to_png_files_written_beside_it(
         assert heading in markdown
     assert "Run posters-index: 310 posters; done: 300, failed: 10." in markdown
     assert "| decode | 7 |" in markdown and "| fetch | 3 |" in markdown
-    assert "| 5+ |" in markdown and "Poster features alone explain" in markdown
+    assert "+ |" in markdown and "Out of fold (3-fold x 1)" in markdown
 
 
 def test_the_run_section_appears_only_when_a_run_summary_is_given(
@@ -89,20 +90,20 @@ def test_the_run_section_appears_only_when_a_run_summary_is_given(
     assert "<h2>The run</h2>" in page and "<td>decode</td>" in page
 
 
-def test_the_explained_variance_sentence_says_plainly_when_the_poster_predicts_nothing() -> None:
-    def entry(r2: float, ols: float) -> dict[str, object]:
-        return {"n_test": 400, "mlp": {"r2": r2}, "ols_baseline": {"r2": ols},
-                "mean_baseline": {"r2": -0.002}}  # fmt: skip
+def _cv(low: float, high: float) -> dict[str, object]:
+    scores = {"r2_mean": (low + high) / 2, "r2_ci_low": low, "r2_ci_high": high}
+    return {"cv": {"folds": 5, "repeats": 5, "models": dict.fromkeys(
+        ("mlp", "ridge", "ols", "mean_baseline"), scores)}, "permutation_p": 0.4}
 
-    text = explained_variance(
-        {"regression_poster_only": entry(0.012, 0.005), "regression": entry(0.30, 0.29)}
-    )
-    assert text.startswith("Poster features alone explain R² = 0.012 of the variance")
-    assert "on 400 held-out movies" in text and "With genre indicators added, R² = 0.300" in text
-    assert "predicts almost nothing" in text and "mostly from the genre" in text
-    strong = explained_variance({"regression_poster_only": entry(0.4, 0.3)})
-    assert "about 40%" in strong and "almost nothing" not in strong
-    assert explained_variance({"skipped": "8 rows"}) == "No model was trained (8 rows)."
+
+def test_the_headline_says_indistinguishable_from_zero_when_the_interval_includes_it() -> None:
+    text = headline({"regression_poster_only": _cv(-0.02, 0.03), "regression": _cv(0.2, 0.3)})
+    assert "indistinguishable from zero" in text and "5-fold x 5" in text
+    assert "With genre indicators: R² = 0.250" in text
+    real = headline({"regression_poster_only": _cv(0.02, 0.06)})
+    assert "indistinguishable" not in real and "about 4%" in real
+    assert headline({"skipped": "8 rows"}) == "No model was trained (8 rows)."
+    assert headline({"skipped": "8 rows"}, synthetic=True).startswith("SYNTHETIC DATA")
 
 
 def test_report_on_too_little_data_still_explains_itself(tmp_path: Path) -> None:
@@ -110,6 +111,7 @@ def test_report_on_too_little_data_still_explains_itself(tmp_path: Path) -> None
     page = write_report(analyze(small), small, tmp_path).read_text(encoding="utf-8")
     assert "the models need 30 rows" in page
     assert "width: constant feature" in page
+    assert "Left out as constant on every poster: width, height, aspect" in page
 
 
 def test_report_on_an_empty_frame_does_not_fail(tmp_path: Path) -> None:
@@ -127,7 +129,6 @@ def test_plot_helpers_return_figures_with_the_expected_panels(
     assert len(plot_feature_scatter(frame, ["colorfulness", "contrast"]).axes) == 2
     bars = plot_correlations(result.correlations).axes[0].patches
     assert len(bars) == result.correlations["pearson_r"].notna().sum()
-    assert len(plot_learning_curve(result.history).axes) == 3
     assert len(plot_color_groups(result.color_groups).axes[0].lines) > 0
     points = plot_predictions(result.predictions).axes[0].collections[0].get_offsets()
     np.testing.assert_array_equal(np.asarray(points)[:, 0], result.predictions["actual"])

@@ -1,8 +1,11 @@
-"""The whole analysis of a run in one call: correlations, grouped means, the models.
+"""The whole analysis of a run in one call: correlations, controls, effects, the models.
 
 :func:`analyze` is the entry point (``posterlab analyze`` and the final task of a run
 call it); it reads one export-shaped DataFrame and returns an
-:class:`~posterlab.analysis.result.AnalysisResult`.
+:class:`~posterlab.analysis.result.AnalysisResult`. The models are scored out of fold
+(:mod:`posterlab.analysis.models`); the two input sets (poster features with genre
+indicators, and poster features alone) are cross-validated in parallel when
+``workers`` > 1.
 
 The histogram bins are not model inputs by default: 68 bins against a few thousand
 posters let the network fit noise, and what they carry is mostly in brightness,
@@ -11,155 +14,249 @@ contrast, entropy and the mean colours already.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from posterlab.analysis.columns import TARGET
+from posterlab.analysis.columns import OPTIONAL_FEATURES, POSTER_FEATURES, TARGET
+from posterlab.analysis.controls import CONTROLS, controlled_slopes, with_year
 from posterlab.analysis.correlations import N_BOOT, correlate
+from posterlab.analysis.detector import threshold_effects
+from posterlab.analysis.effects import face_effects
 from posterlab.analysis.ensemble import TrainingPlan
-from posterlab.analysis.evaluation import Evaluation, evaluate, split_indices
 from posterlab.analysis.groups import (
     FACE_BUCKETS,
     GROUP_COLUMNS,
     color_groups,
     common_genres,
     face_buckets,
+    genre_mask,
 )
+from posterlab.analysis.importance import permutation_importance
 from posterlab.analysis.inputs import design_matrix
+from posterlab.analysis.models import CvSettings, TaskOutcome, cross_validated
 from posterlab.analysis.result import AnalysisResult
-from posterlab.analysis.training import TrainingHistory
 
-__all__ = ["MODELS", "analyze"]
+__all__ = ["MODELS", "AnalysisOptions", "analyze"]
 
-_MIN_MODEL_ROWS = 10  # below this 3-fold CV with a validation split leaves empty sets
-# The models analyze() trains: name -> (task, genre indicators among the inputs). The
+_MIN_MODEL_ROWS = 10  # below this 5-fold CV leaves test folds of one or two rows
+RATING_SCALE = (1.0, 10.0)  # IMDB ratings: intervals are clipped to it
+# The models analyze() reports: name -> genre indicators among the inputs. The
 # poster-only regression answers the question itself; genre explains far more of the
-# rating, and comparing the two says how much the poster adds.
-MODELS: dict[str, tuple[str, bool]] = {
-    "regression": ("regression", True),
-    "regression_poster_only": ("regression", False),
-    "classification": ("classification", True),
-}
+# rating, and comparing the two says how much the poster adds. The classification
+# (rating >= band) is scored from the fits of the regression with genre.
+MODELS: dict[str, bool] = {"regression": True, "regression_poster_only": False,
+                           "classification": True}  # fmt: skip
 
 
-def analyze(
-    df: pd.DataFrame, *, seed: int = 0, test_fraction: float = 0.2, min_rows: int = 30,
-    band: float = 7.0, histograms: bool = False, plan: TrainingPlan | None = None,
-    n_boot: int = N_BOOT,
-) -> AnalysisResult:  # fmt: skip
-    """Correlate poster features with the rating and predict the rating from them.
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What ``posterlab analyze`` lets a user choose (and the defaults of a run's end)."""
+
+    seed: int = 0
+    folds: int = 5
+    repeats: int = 5
+    permutations: int = 200
+    features: tuple[str, ...] | None = None
+    controls: tuple[str, ...] = CONTROLS
+    genre: str | None = None
+    min_n: int = 10
+    min_rows: int = 30
+    band: float = 7.0
+    histograms: bool = False
+    n_boot: int = N_BOOT
+    plan: TrainingPlan = field(default_factory=TrainingPlan)
+    workers: int = 1
+
+    def cv(self) -> CvSettings:
+        return CvSettings(folds=self.folds, repeats=self.repeats, seed=self.seed,
+                          permutations=self.permutations, band=self.band, plan=self.plan)
+
+    def settings(self) -> dict[str, Any]:
+        """The options as plain JSON, for the provenance."""
+        return {"seed": self.seed, "folds": self.folds, "repeats": self.repeats,
+                "permutations": self.permutations, "features": self.features,
+                "controls": list(self.controls), "genre": self.genre, "min_n": self.min_n,
+                "band": self.band, "hidden_sizes": list(self.plan.hidden_sizes),
+                "l2_choices": list(self.plan.l2_choices), "ensemble": self.plan.ensemble}
+
+
+def analyze(df: pd.DataFrame, options: AnalysisOptions | None = None, *,
+            provenance: dict[str, Any] | None = None, **overrides: Any) -> AnalysisResult:
+    """Correlate poster features with the rating, with controls, and predict it.
 
     Parameters
     ----------
     df : DataFrame
         One row per poster that finished: ``imdb_id``, ``score`` (rows with NaN are
-        dropped), ``genres``, ``face_count`` and the scalar features; optional
-        ``grey_hist`` / ``rgb_hist`` vector columns.
-    seed : int
-        Seeds the bootstrap, the split, the folds and every network: same input, same
-        result.
-    test_fraction : float
-        Share of rows held out for the reported metrics.
-    min_rows : int
-        Below this many rows with a rating and complete inputs, the models are skipped
-        (correlations and grouped means are still computed wherever possible).
-    band : float
-        Classification predicts ``score >= band``.
-    histograms : bool
-        Also feed the histogram bins to the models (off by default: see the module).
-    plan : TrainingPlan, optional
-        Hidden sizes for cross-validation, folds, optimiser settings.
-    n_boot : int
-        Bootstrap resamples for each correlation's interval.
-
-    Returns
-    -------
-    AnalysisResult
+        dropped), ``genres``, ``title`` (for the year), ``face_count`` and the scalar
+        features; optional ``face_scores`` (every detection's score per poster) and
+        ``face_provider`` for the detector check.
+    options : AnalysisOptions, optional
+        Folds, repeats, seed, features, controls, genre filter, minimum cell size...;
+        keyword ``overrides`` replace single fields (``analyze(df, seed=1)``).
+    provenance : dict, optional
+        :func:`posterlab.analysis.provenance.provenance` of the run; ``n`` and the
+        analysis settings are filled in here.
 
     Examples
     --------
     >>> from posterlab.analysis.synthetic import synthetic_frame
-    >>> result = analyze(synthetic_frame(60), plan=TrainingPlan(hidden_sizes=(4,)), n_boot=200)
+    >>> result = analyze(synthetic_frame(60), folds=2, repeats=1, permutations=20,
+    ...                  n_boot=100, plan=TrainingPlan(hidden_sizes=(4,), l2_choices=(0.03,)))
     >>> result.n, sorted(result.model)
     (60, ['classification', 'regression', 'regression_poster_only'])
     """
-    usable = _rated_rows(df, min_rows)
-    correlations = correlate(usable, n_boot=n_boot, seed=seed)
-    buckets, colors, by_genre = _groups(usable)
-    settings = _ModelSettings(seed, test_fraction, min_rows, band, histograms, plan)
-    model, history, predictions = _models(usable, settings)
+    opts = _options(options, overrides)
+    usable = _rated_rows(df, opts)
+    features, constant = _features(usable, opts.features)
+    correlations = correlate(usable, features=features, n_boot=opts.n_boot, seed=opts.seed)
+    controls = controlled_slopes(usable, [f for f in features if f not in constant],
+                                 controls=opts.controls)  # fmt: skip
+    buckets, colors, by_genre = _groups(usable, opts.min_n)
+    model, predictions, importance = _models(usable, opts)
+    given = provenance or {}
+    prov = {**given, "n": len(usable),
+            "settings": {**given.get("settings", {}), "analysis_options": opts.settings()}}
     return AnalysisResult(
-        correlations=correlations, face_buckets=buckets, model=model, history=history,
+        correlations=correlations, face_buckets=buckets, model=model,
         predictions=predictions, n=len(usable),
         skipped_features=dict(correlations.attrs.get("skipped", {})),
-        color_groups=colors, face_buckets_by_genre=by_genre,
+        color_groups=colors, face_buckets_by_genre=by_genre, controls=controls,
+        importance=importance, face_effects=_face_effects(usable), provenance=prov,
+        constant_features=constant, detector=_detector(usable),
     )  # fmt: skip
 
 
-def _rated_rows(df: pd.DataFrame, min_rows: int) -> pd.DataFrame:
-    """The rows with a finite rating, the rating as float64; checks the arguments first."""
+def _options(options: AnalysisOptions | None, overrides: dict[str, Any]) -> AnalysisOptions:
+    import dataclasses
+
+    base = options or AnalysisOptions()
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(AnalysisOptions)}
+    if unknown:
+        raise TypeError(f"analyze() got unknown options {sorted(unknown)}")
+    opts = dataclasses.replace(base, **overrides)
+    if opts.min_rows < _MIN_MODEL_ROWS:
+        raise ValueError(f"min_rows must be at least {_MIN_MODEL_ROWS}, got {opts.min_rows!r}")
+    if opts.min_n < 1:
+        raise ValueError(f"min_n must be at least 1, got {opts.min_n!r}")
+    return opts
+
+
+def _rated_rows(df: pd.DataFrame, opts: AnalysisOptions) -> pd.DataFrame:
+    """The rows with a finite rating (float64) of the chosen genre, with their year."""
     if TARGET not in df.columns:
         raise ValueError(f"df must have a {TARGET!r} column")
-    if min_rows < _MIN_MODEL_ROWS:
-        raise ValueError(f"min_rows must be at least {_MIN_MODEL_ROWS}, got {min_rows!r}")
+    if opts.genre is not None:
+        df = df.loc[genre_mask(df, opts.genre)]
     ratings = pd.to_numeric(df[TARGET], errors="coerce")
     usable = df.loc[np.isfinite(ratings.to_numpy(np.float64))].copy()
     usable[TARGET] = ratings[usable.index].astype(np.float64)
-    return usable
+    return with_year(usable.reset_index(drop=True))
 
 
-def _groups(usable: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Face buckets (overall and within common genres) and color groups."""
+def _features(usable: pd.DataFrame, chosen: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """The features to test (chosen, or every known one present) and the constant ones."""
+    if chosen is not None:
+        missing = [f for f in chosen if f not in usable.columns]
+        if missing:
+            raise ValueError(f"features not in the data: {', '.join(missing)}; choose from "
+                             f"{', '.join(c for c in POSTER_FEATURES if c in usable)}")
+        features = list(chosen)
+    else:
+        features = [c for c in (*POSTER_FEATURES, *OPTIONAL_FEATURES) if c in usable.columns]
+    constant = [f for f in features
+                if pd.to_numeric(usable[f], errors="coerce").nunique(dropna=True) <= 1]
+    return features, constant
+
+
+def _groups(usable: pd.DataFrame, min_n: int
+            ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame]]:  # fmt: skip
+    """Face buckets (overall and within common genres) and colour groups, min_n a cell."""
+    colors = color_groups(usable, min_n=min_n, scale=RATING_SCALE)
     if "face_count" not in usable.columns:
         empty = pd.DataFrame({"bucket": list(FACE_BUCKETS), **dict.fromkeys(GROUP_COLUMNS, np.nan)})
         empty["n"] = 0
-        return empty, color_groups(usable), {}
-    by_genre = {genre: face_buckets(usable, genre=genre) for genre in common_genres(usable)}
-    return face_buckets(usable), color_groups(usable), by_genre
+        return empty, colors, {}
+    by_genre = {genre: face_buckets(usable, genre=genre, min_n=min_n, scale=RATING_SCALE)
+                for genre in common_genres(usable)}  # fmt: skip
+    return face_buckets(usable, min_n=min_n, scale=RATING_SCALE), colors, by_genre
 
 
-@dataclass(frozen=True)
-class _ModelSettings:
-    """The arguments of :func:`analyze` that every model shares."""
-
-    seed: int
-    test_fraction: float
-    min_rows: int
-    band: float
-    histograms: bool
-    plan: TrainingPlan | None
+def _face_effects(usable: pd.DataFrame) -> dict[str, Any]:
+    if "face_count" not in usable.columns:
+        return {}
+    faces = pd.to_numeric(usable["face_count"], errors="coerce").to_numpy(np.float64)
+    return face_effects(faces, usable[TARGET].to_numpy(np.float64))
 
 
-def _models(
-    usable: pd.DataFrame, settings: _ModelSettings
-) -> tuple[dict[str, Any], dict[str, TrainingHistory], pd.DataFrame]:
-    """Train every model of :data:`MODELS`; their entries, learning curves, predictions."""
-    model: dict[str, Any] = {}
-    history: dict[str, TrainingHistory] = {}
-    predictions = pd.DataFrame(columns=["imdb_id", "actual", "predicted"])
-    for name, (task, genres) in MODELS.items():
-        X = _model_inputs(usable, histograms=settings.histograms, genres=genres)
-        y = usable.loc[X.index, TARGET].to_numpy(np.float64)
-        too_few = _too_few(X, settings.min_rows)
-        if too_few and name == "regression":  # no usable inputs at all: nothing else can run
-            return {"skipped": too_few}, {}, predictions
-        reason = too_few or (_band_problem(y, settings) if task == "classification" else None)
-        if reason:
-            model[name] = {"skipped": reason}
-            continue
-        ev = _evaluate(X, y, task, settings)
-        model[name], history[name] = _entry(ev, X), ev.history
-        if name == "regression":
-            predictions = _predictions(usable, X, y, ev)
-    return model, history, predictions
+def _detector(usable: pd.DataFrame) -> dict[str, Any]:
+    """The face-count effect at several thresholds, when every detection's score is known."""
+    if "face_scores" not in usable.columns:
+        return {"skipped": "the run does not store every detection's score"}
+    scores = [None if not isinstance(s, list | tuple | np.ndarray) else list(s)
+              for s in usable["face_scores"]]
+    providers = usable["face_provider"].astype(str).tolist() \
+        if "face_provider" in usable.columns else None
+    return {"thresholds": threshold_effects(scores, usable[TARGET].to_numpy(np.float64),
+                                            providers=providers)}  # fmt: skip
 
 
-def _model_inputs(usable: pd.DataFrame, *, histograms: bool, genres: bool) -> pd.DataFrame:
-    X = design_matrix(usable, histograms=histograms, genres=genres)
+def _inputs(usable: pd.DataFrame, opts: AnalysisOptions, genres: bool) -> pd.DataFrame:
+    X = design_matrix(usable, histograms=opts.histograms, genres=genres)
+    if opts.features is not None:
+        keep = [c for c in X.columns if c in opts.features or c.startswith("genre_")]
+        X = X[keep]
     return X.loc[X.notna().all(axis=1)]
+
+
+def _fit(args: tuple[np.ndarray, np.ndarray, list[str], CvSettings, bool]) -> TaskOutcome:
+    X, y, inputs, settings, band = args
+    return cross_validated(X, y, settings=settings, inputs=inputs, band=band)
+
+
+def _models(usable: pd.DataFrame, opts: AnalysisOptions
+            ) -> tuple[dict[str, Any], pd.DataFrame, list[dict[str, Any]]]:  # fmt: skip
+    """Every model of :data:`MODELS`, the out-of-fold predictions, the importances."""
+    empty = pd.DataFrame(columns=["imdb_id", "actual", "predicted"])
+    frames = {True: _inputs(usable, opts, True), False: _inputs(usable, opts, False)}
+    too_few = _too_few(frames[False], opts.min_rows)
+    if too_few:
+        return {"skipped": too_few}, empty, []
+    jobs = [(X.to_numpy(np.float64), usable.loc[X.index, TARGET].to_numpy(np.float64),
+             list(X.columns), opts.cv(), genres) for genres, X in frames.items()]
+    outcomes = _run(jobs, opts.workers)
+    with_genre, poster = outcomes
+    model: dict[str, Any] = {
+        "regression": _entry(with_genre.entry, with_genre, jobs[0][2]),
+        "regression_poster_only": _entry(poster.entry, poster, jobs[1][2]),
+        "classification": ({**with_genre.band_entry, "inputs": jobs[0][2]}
+                           if with_genre.band_entry is not None else
+                           {"skipped": f"fewer than {opts.folds} ratings on one side of "
+                                       f"{opts.band}"}),
+    }  # fmt: skip
+    X = frames[True]
+    ids = usable.loc[X.index, "imdb_id"] if "imdb_id" in usable else pd.Series(X.index)
+    predictions = pd.DataFrame({"imdb_id": ids.to_numpy(), "actual": jobs[0][1],
+                                "predicted": with_genre.oof})  # fmt: skip
+    importance = permutation_importance(poster, jobs[1][0], jobs[1][1], jobs[1][2],
+                                        seed=opts.seed)  # fmt: skip
+    return model, predictions, importance
+
+
+def _run(jobs: list[Any], workers: int) -> list[TaskOutcome]:
+    if workers <= 1:
+        return [_fit(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(_fit, jobs))
+
+
+def _entry(entry: dict[str, Any], outcome: TaskOutcome, inputs: list[str]) -> dict[str, Any]:
+    return {**entry, "inputs": inputs, "network": outcome.mlp.final.to_dict()}
 
 
 def _too_few(X: pd.DataFrame, min_rows: int) -> str | None:
@@ -168,36 +265,3 @@ def _too_few(X: pd.DataFrame, min_rows: int) -> str | None:
         return (f"{len(X)} rows with a rating and complete inputs, {X.shape[1]} "
                 f"inputs; the models need {min_rows} rows and one input")  # fmt: skip
     return None
-
-
-def _band_problem(y: np.ndarray, settings: _ModelSettings) -> str | None:
-    """Why the rating band cannot be learnt from ``y``, or None."""
-    band, need = settings.band, settings.min_rows // 5
-    positives = int(np.sum(y >= band))
-    train, _ = split_indices(len(y), test_fraction=settings.test_fraction, seed=settings.seed)
-    if min(positives, len(y) - positives) < need or len(np.unique(y[train] >= band)) < 2:
-        return f"{positives} of {len(y)} ratings >= {band}; need {need} on each side"
-    return None
-
-
-def _evaluate(X: pd.DataFrame, y: np.ndarray, task: str, settings: _ModelSettings) -> Evaluation:
-    return evaluate(
-        X.to_numpy(), y, task=task, band=settings.band, test_fraction=settings.test_fraction,
-        seed=settings.seed, plan=settings.plan, inputs=list(X.columns),
-    )  # fmt: skip
-
-
-def _entry(ev: Evaluation, X: pd.DataFrame) -> dict[str, Any]:
-    """A model's entry: its metrics, its input names and the stored network."""
-    network = ev.fitted.to_dict() if ev.fitted is not None else None
-    return {**ev.metrics, "inputs": list(X.columns), "network": network}
-
-
-def _predictions(usable: pd.DataFrame, X: pd.DataFrame, y: np.ndarray,
-                 ev: Evaluation) -> pd.DataFrame:  # fmt: skip
-    """The regression's test rows: ``imdb_id``, ``actual`` and ``predicted`` rating."""
-    rows = X.index[ev.test_index]
-    ids = usable.loc[rows, "imdb_id"] if "imdb_id" in usable else pd.Series(rows)
-    return pd.DataFrame(
-        {"imdb_id": ids.to_numpy(), "actual": y[ev.test_index], "predicted": ev.predicted}
-    )

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from posterlab.analysis.columns import POSTER_FEATURES, TARGET
+from posterlab.analysis.columns import POSTER_FEATURES, TARGET, family
+from posterlab.analysis.controls import adjust_within
 
 __all__ = ["CORRELATION_COLUMNS", "bootstrap_ci", "correlate", "fisher_ci"]
 
@@ -24,7 +25,7 @@ CORRELATION_COLUMNS = (
     "feature", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p",
     "ci_low", "ci_high", "p_adjusted",
 )  # fmt: skip
-EXTRA_COLUMNS = ("fisher_low", "fisher_high")
+EXTRA_COLUMNS = ("fisher_low", "fisher_high", "spearman_p_adjusted", "family")
 N_BOOT = 2000  # percentile ends move by < 0.005 between seeds at n = 2,000
 _MIN_N = 3  # Pearson's test has n - 2 degrees of freedom; below 3 there is nothing to test
 # Resampled values held at once: (B, n) index blocks are cut to this size, so that
@@ -166,7 +167,7 @@ def _one(
     x: pd.Series | None, y: pd.Series, confidence: float, n_boot: int, seed: Sequence[int]
 ) -> tuple[dict[str, float], str]:
     """Statistics of one feature against the target, and the reason when skipped."""
-    empty = dict.fromkeys((*CORRELATION_COLUMNS[2:-1], *EXTRA_COLUMNS), np.nan)
+    empty = dict.fromkeys((*CORRELATION_COLUMNS[2:-1], *EXTRA_COLUMNS[:2]), np.nan)
     if x is None:
         return {"n": 0, **empty}, "not numeric"
     mask = np.isfinite(x.to_numpy()) & np.isfinite(y.to_numpy())
@@ -232,7 +233,9 @@ def correlate(
         rows where both values are finite. ``ci_low .. ci_high`` is the percentile
         bootstrap interval of r, ``fisher_low .. fisher_high`` Fisher's z interval.
         ``p_adjusted`` is Pearson's p adjusted by Benjamini-Hochberg over the features
-        actually tested. ``attrs["skipped"]`` maps skipped features to reasons.
+        actually tested within the feature's ``family`` (``primary``: face count and
+        mean red, green, blue; ``exploratory``: the rest); ``spearman_p_adjusted`` the
+        same for Spearman's p. ``attrs["skipped"]`` maps skipped features to reasons.
 
     Examples
     --------
@@ -251,7 +254,7 @@ def correlate(
         rows.append({"feature": feature, **values})
         if reason:
             skipped[feature] = reason
-    out = _adjusted(pd.DataFrame(rows, columns=[*CORRELATION_COLUMNS[:-1], *EXTRA_COLUMNS]))
+    out = _adjusted(pd.DataFrame(rows, columns=[*CORRELATION_COLUMNS[:-1], *EXTRA_COLUMNS[:2]]))
     out.attrs["skipped"] = skipped
     return out
 
@@ -273,12 +276,14 @@ def _features_to_test(
 
 
 def _adjusted(out: pd.DataFrame) -> pd.DataFrame:
-    """The table with ``p_adjusted`` (Benjamini-Hochberg over the tested features) in place."""
+    """The table with its ``family`` and the p-values adjusted within each family.
+
+    ``p_adjusted`` (Pearson) and ``spearman_p_adjusted`` are Benjamini-Hochberg over the
+    tested features of the same family: the course's questions (``primary``) apart
+    from the ``exploratory`` rest.
+    """
     out["n"] = out["n"].astype(np.int64)
-    out["p_adjusted"] = np.nan
-    tested = out["pearson_p"].notna()
-    if tested.any():
-        out.loc[tested, "p_adjusted"] = stats.false_discovery_control(
-            out.loc[tested, "pearson_p"].to_numpy(), method="bh"
-        )
+    out["family"] = out["feature"].map(lambda f: family(str(f)))
+    out["p_adjusted"] = adjust_within(out["pearson_p"], out["family"])
+    out["spearman_p_adjusted"] = adjust_within(out["spearman_p"], out["family"])
     return out[[*CORRELATION_COLUMNS, *EXTRA_COLUMNS]]

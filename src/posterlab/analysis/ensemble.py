@@ -43,6 +43,9 @@ class TrainingPlan:
     # the rating's variance, and anything bigger or freer fits noise (5-fold, 16 units or
     # l2 = 0.003 fell below the mean baseline in some folds; 4-8 units with 0.03 in none).
     hidden_sizes: tuple[int, ...] = (4, 8)
+    # Cross-validation chooses the L2 penalty among these inside every outer training
+    # fold, with the hidden size; ``l2`` is what a single evaluate() uses.
+    l2_choices: tuple[float, ...] = (0.01, 0.03, 0.1)
     folds: int = 3
     hidden_activation: str = "tanh"
     epochs: int = 150
@@ -61,6 +64,8 @@ class TrainingPlan:
     def __post_init__(self) -> None:
         if not self.hidden_sizes or any(int(h) != h or h < 1 for h in self.hidden_sizes):
             raise ValueError(f"hidden_sizes must be positive integers, got {self.hidden_sizes!r}")
+        if not self.l2_choices or any(not v >= 0 for v in self.l2_choices):
+            raise ValueError(f"l2_choices must be non-negative, got {self.l2_choices!r}")
         if self.folds < 2:
             raise ValueError(f"folds must be at least 2, got {self.folds!r}")
         if int(self.ensemble) != self.ensemble or self.ensemble < 1:

@@ -102,8 +102,14 @@ def face_buckets(
     column: str = "face_count",
     confidence: float = 0.95,
     genre: str | None = None,
+    min_n: int = 1,
+    scale: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """Rating by number of faces on the poster, in buckets 0, 1, 2, 3, 4, 5+.
+
+    With ``min_n`` above 1 the top buckets are merged (``3+``, ``2+``, ...) until the
+    open-ended one holds at least ``min_n`` posters; a bucket still below ``min_n`` keeps
+    its n and mean but no interval. ``scale`` clips the intervals to the rating's range.
 
     Parameters
     ----------
@@ -129,12 +135,26 @@ def face_buckets(
 'mean': [6.5, nan, nan, nan, nan, 8.0]}
     """
     faces, y = _pair(df, column, target, genre, confidence)
-    codes = faces.astype(np.int64).clip(upper=len(FACE_BUCKETS) - 1).to_numpy()
-    labels = pd.Categorical.from_codes(codes, categories=list(FACE_BUCKETS))
-    out = _summarise(y, labels, confidence).reindex(list(FACE_BUCKETS))
+    top = len(FACE_BUCKETS) - 1
+    while top > 1 and min_n > 1 and int((faces >= top).sum()) < min_n:
+        top -= 1
+    names = [*FACE_BUCKETS[:top], f"{top}+"]
+    codes = faces.astype(np.int64).clip(upper=top).to_numpy()
+    labels = pd.Categorical.from_codes(codes, categories=names)
+    out = _summarise(y, labels, confidence).reindex(names)
     out = out.rename_axis("bucket").reset_index()
     out["bucket"] = out["bucket"].astype(str)
     out["n"] = out["n"].fillna(0).astype(np.int64)
+    return _trusted(out, min_n, scale)
+
+
+def _trusted(out: pd.DataFrame, min_n: int, scale: tuple[float, float] | None) -> pd.DataFrame:
+    """No interval below ``min_n`` rows; intervals clipped to ``scale`` when given."""
+    small = out["n"] < min_n
+    out.loc[small, ["ci_low", "ci_high"]] = np.nan
+    if scale is not None:
+        out["ci_low"] = out["ci_low"].clip(lower=scale[0])
+        out["ci_high"] = out["ci_high"].clip(upper=scale[1])
     return out
 
 
@@ -142,22 +162,26 @@ def color_groups(
     df: pd.DataFrame,
     *,
     target: str = TARGET,
-    step: int = 10,
+    step: float = 0.05,
     confidence: float = 0.95,
     genre: str | None = None,
+    min_n: int = 1,
+    scale: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
-    """Rating by mean red, green and blue of the poster, each rounded to ``step`` on 0-255.
+    """Rating by mean red, green and blue of the poster, each rounded to ``step``.
 
-    The features ``mean_r``, ``mean_g``, ``mean_b`` are on [0, 1]; as in the course they
-    are put on the 0-255 scale and rounded to the nearest multiple of ``step`` (halves
-    up), so a poster of mean red 0.5 (127.5) falls in level 130.
+    Colour is on the features' own scale everywhere, 0 (none) to 1 (full channel): the
+    features ``mean_r``, ``mean_g``, ``mean_b`` are rounded to the nearest multiple of
+    ``step`` (halves up), so a poster of mean red 0.51 falls in level 0.5. Levels with
+    fewer than ``min_n`` posters are left out (their number is in
+    ``attrs["left_out"]``); ``scale`` clips the intervals to the rating's range.
 
     Parameters
     ----------
     df : DataFrame
     target : str
-    step : int
-        Width of a level on the 0-255 scale.
+    step : float
+        Width of a level on the 0-1 scale.
     confidence : float
         Coverage of the t-interval of each group's mean.
     genre : str, optional
@@ -174,26 +198,27 @@ def color_groups(
     --------
     >>> frame = pd.DataFrame({"score": [6.0, 8.0, 7.0], "mean_r": [0.5, 0.51, 0.1]})
     >>> color_groups(frame)[["channel", "level", "n", "mean"]].to_dict("list")
-    {'channel': ['r', 'r'], 'level': [30, 130], 'n': [1, 2], 'mean': [7.0, 7.0]}
+    {'channel': ['r', 'r'], 'level': [0.1, 0.5], 'n': [1, 2], 'mean': [7.0, 7.0]}
     """
-    if int(step) != step or not 1 <= step <= 255:
-        raise ValueError(f"step must be an integer in [1, 255], got {step!r}")
+    if not 0 < step <= 1:
+        raise ValueError(f"step must be in (0, 1] (colour is on 0-1), got {step!r}")
     parts = [_channel_levels(df, channel, column, target, step, genre, confidence)
              for channel, column in COLOR_CHANNELS.items() if column in df.columns]  # fmt: skip
     if not parts:
         return pd.DataFrame(columns=["channel", "level", *GROUP_COLUMNS])
     out = pd.concat(parts, ignore_index=True)
-    out["level"] = out["level"].astype(np.int64)
-    return out
+    kept = _trusted(out.loc[out["n"] >= min_n].reset_index(drop=True), min_n, scale)
+    kept.attrs["left_out"] = int((out["n"] < min_n).sum())
+    return kept
 
 
 def _channel_levels(
-    df: pd.DataFrame, channel: str, column: str, target: str, step: int, genre: str | None,
+    df: pd.DataFrame, channel: str, column: str, target: str, step: float, genre: str | None,
     confidence: float,
 ) -> pd.DataFrame:  # fmt: skip
     """One channel's rows of :func:`color_groups`: its levels and their rating statistics."""
     values, y = _pair(df, column, target, genre, confidence)
-    levels = (np.floor(values.to_numpy() * 255.0 / step + 0.5) * step).astype(np.int64)
+    levels = np.round(np.floor(values.to_numpy() / step + 0.5) * step, 6)
     table = _summarise(y, pd.Series(levels, index=y.index), confidence)
     table = table.rename_axis("level").reset_index()
     table.insert(0, "channel", channel)

@@ -16,7 +16,7 @@ import pandas as pd
 from posterlab.analysis.columns import POSTER_FEATURES
 from posterlab.features_schema import HISTOGRAM_FEATURES
 
-__all__ = ["Scaler", "design_matrix", "fit_scaler"]
+__all__ = ["Scaler", "design_matrix", "fit_scaler", "genre_block"]
 
 
 def _histogram_block(cells: pd.Series, name: str, length: int) -> pd.DataFrame:
@@ -29,7 +29,8 @@ def _histogram_block(cells: pd.Series, name: str, length: int) -> pd.DataFrame:
     return pd.DataFrame(block, index=cells.index, columns=[f"{name}_{k}" for k in range(length)])
 
 
-def _genre_block(genres: pd.Series, min_rows: int) -> pd.DataFrame:
+def genre_block(genres: pd.Series, min_rows: int) -> pd.DataFrame:
+    """One 0/1 column ``genre_<name>`` per genre carried by at least ``min_rows`` rows."""
     # str.get_dummies handles the '|' separator; missing genres give an all-zero row.
     dummies = genres.fillna("").astype(str).str.strip().str.get_dummies(sep="|")
     dummies = dummies.loc[:, dummies.sum() >= min_rows]
@@ -74,7 +75,7 @@ def design_matrix(
     scalar = [c for c in POSTER_FEATURES if c in df.columns]
     blocks = [df[scalar].apply(pd.to_numeric, errors="coerce").astype(np.float64)]
     if genres and "genres" in df.columns:
-        blocks.append(_genre_block(df["genres"], min_genre_rows))
+        blocks.append(genre_block(df["genres"], min_genre_rows))
     if histograms:
         for name, length in HISTOGRAM_FEATURES.items():
             if name in df.columns:

@@ -8,16 +8,16 @@ files. The plot functions live in :mod:`posterlab.analysis.plots` and are re-exp
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from posterlab.analysis._render import Block, cell, to_html, to_markdown
 from posterlab.analysis.columns import TARGET
+from posterlab.analysis.headline import headline
 from posterlab.analysis.plots import (
     plot_color_groups,
     plot_correlations,
@@ -26,10 +26,10 @@ from posterlab.analysis.plots import (
     plot_learning_curve,
     plot_predictions,
 )
+from posterlab.analysis.report_blocks import detail_blocks, provenance_blocks, statement
 from posterlab.analysis.result import AnalysisResult
 
 __all__ = [
-    "explained_variance",
     "plot_color_groups",
     "plot_correlations",
     "plot_face_buckets",
@@ -40,127 +40,6 @@ __all__ = [
 ]
 
 SCATTER_FEATURES = ("mean_r", "mean_g", "mean_b", "brightness")
-_NOTHING = 0.02  # R^2 below this is "almost nothing": about r = 0.14 for one feature
-
-
-def _r2(entry: object, model: str = "mlp") -> float | None:
-    if isinstance(entry, Mapping) and isinstance(entry.get(model), Mapping):
-        value = entry[model].get("r2")
-        return None if value is None or not np.isfinite(value) else float(value)
-    return None
-
-
-def explained_variance(model: Mapping[str, Any]) -> str:
-    """How much of the rating the poster explains, in one plain paragraph.
-
-    Parameters
-    ----------
-    model : mapping
-        ``AnalysisResult.model`` (or the ``"model"`` entry of its ``to_dict()``).
-
-    Examples
-    --------
-    >>> explained_variance({"skipped": "12 rows"})
-    'No model was trained (12 rows).'
-    """
-    poster, genre = model.get("regression_poster_only"), model.get("regression")
-    p, g = _r2(poster), _r2(genre)
-    if p is None and g is None:
-        reason = model.get("skipped") or (genre or {}).get("skipped") or "no regression"
-        return f"No model was trained ({reason})."
-    parts = []
-    if p is not None and isinstance(poster, Mapping):
-        parts.append(
-            f"Poster features alone explain R² = {p:.3f} of the variance in the rating on "
-            f"{poster['n_test']} held-out movies (least squares on the same features: "
-            f"{cell(_r2(poster, 'ols_baseline'))}; always predicting the training mean: "
-            f"{cell(_r2(poster, 'mean_baseline'))})."
-        )
-    if g is not None:
-        parts.append(f"With genre indicators added, R² = {g:.3f} "
-                     f"(least squares: {cell(_r2(genre, 'ols_baseline'))}).")  # fmt: skip
-    if p is not None:
-        if p < _NOTHING:
-            parts.append("In plain words: the poster by itself predicts almost nothing of "
-                         "how well a film is rated.")  # fmt: skip
-        else:
-            parts.append(f"In plain words: the poster accounts for about {100 * p:.0f}% of "
-                         "the differences in rating between films.")  # fmt: skip
-        if g is not None and g - p > max(p, _NOTHING):
-            parts.append("What can be predicted comes mostly from the genre, not the poster.")
-        elif g is not None and g - p >= _NOTHING:
-            parts.append(f"Genre adds {g - p:.3f} to R².")
-    return " ".join(parts)
-
-
-def _describe_inputs(names: Sequence[str]) -> str:
-    genres = [n.removeprefix("genre_") for n in names if n.startswith("genre_")]
-    bins = [n for n in names if "_hist_" in n]
-    scalar = [n for n in names if n not in bins and not n.startswith("genre_")]
-    text = ", ".join(scalar)
-    if genres:
-        text += f"; indicators of the genres {', '.join(genres)}"
-    if bins:
-        text += f"; {len(bins)} histogram bins"
-    return text
-
-
-_MODEL_TITLES = {
-    "regression": "Rating from poster features and genre",
-    "regression_poster_only": "Rating from poster features alone",
-    "classification": "Rating band from poster features and genre",
-}
-
-
-def _model_blocks(model: Mapping[str, Any]) -> list[Block]:
-    if "skipped" in model:
-        return [("p", f"The models were skipped: {model['skipped']}.")]
-    blocks: list[Block] = []
-    for name, title in _MODEL_TITLES.items():
-        entry = model.get(name)
-        if not isinstance(entry, Mapping):
-            continue
-        blocks.append(("h3", title))
-        if "skipped" in entry:
-            blocks.append(("p", f"Skipped: {entry['skipped']}."))
-            continue
-        band = f"; predicts rating ≥ {entry['band']}" if "band" in entry else ""
-        blocks.append(("p", f"{entry['hidden_size']} hidden units, chosen by cross-validation "
-                            f"among {', '.join(entry['cv_mse'])}; {entry['n_train']} training "
-                            f"and {entry['n_test']} test rows{band}. "
-                            f"Inputs: {_describe_inputs(entry['inputs'])}."))  # fmt: skip
-        rows = {m: entry[m] for m in ("mlp", "ols_baseline", "mean_baseline")}
-        blocks.append(("table", pd.DataFrame(rows).T.rename_axis("model").reset_index()))
-    return blocks
-
-
-def _statement(result: AnalysisResult) -> list[str]:
-    """What the numbers say and do not say, with this run's n and effect sizes."""
-    tested = result.correlations.dropna(subset=["pearson_r"])
-    n = result.n
-    half = 1.96 / np.sqrt(n - 3) if n > 3 else float("nan")
-    lines = [
-        f"These figures describe {n} rated posters that went through the pipeline; posters "
-        "that failed or have no rating are not in them.",
-        "A correlation is an association, not a cause: a poster feature can go with the "
-        "rating because both depend on something else (genre, era, budget, studio).",
-        f"With n = {n}, a 95% interval for a small r reaches about ±{half:.2f} around it; "
-        f"{len(tested)} features were tested and p-values are adjusted (Benjamini-Hochberg), "
-        "which bounds the expected share of false discoveries, not the chance of any.",
-    ]
-    if not tested.empty:
-        top = tested.loc[tested["pearson_r"].abs().idxmax()]
-        lines.append(
-            f"Effect size: the strongest feature, {top['feature']}, has r = "
-            f"{top['pearson_r']:.2f} (95% bootstrap CI {cell(top['ci_low'])} to "
-            f"{cell(top['ci_high'])}), i.e. it alone accounts for "
-            f"{100 * top['pearson_r'] ** 2:.1f}% of the variance of the rating."
-        )
-    lines.append(
-        "Face counts come from a detector and miss or invent faces; such measurement error "
-        "weakens the correlations it enters."
-    )
-    return lines
 
 
 def _run_blocks(summary: Mapping[str, Any]) -> list[Block]:
@@ -198,64 +77,58 @@ def _figures(result: AnalysisResult, df: pd.DataFrame) -> dict[str, tuple[str, F
     scatter = [f for f in SCATTER_FEATURES if f in usable]
     return {
         "face_buckets.png": ("Rating by faces on the poster", plot_face_buckets(usable)),
-        "colour_groups.png": ("Mean rating by mean colour, rounded to tens",
+        "colour_groups.png": ("Mean rating by mean colour (0-1), in levels of 0.05",
                               plot_color_groups(result.color_groups)),
         "colour_scatter.png": ("Rating against mean colour and brightness, with trend lines",
                                plot_feature_scatter(usable, scatter)),
         "correlations.png": ("Correlation of each feature with the rating",
                              plot_correlations(result.correlations)),
-        "learning_curve.png": (
-            "MLP learning curves (first network of each ensemble)",
-            plot_learning_curve(result.history),
-        ),
-        "predictions.png": ("Predicted against actual rating (test rows, with genre)",
-                            plot_predictions(result.predictions)),
+        "predictions.png": ("Predicted against actual rating (out of fold, mean over repeats, "
+                            "poster features and genre)", plot_predictions(result.predictions)),
     }  # fmt: skip
 
 
+def _headline(result: AnalysisResult) -> str:
+    return headline(result.model, synthetic=result.synthetic)
+
+
 def _blocks(result: AnalysisResult, run_summary: Mapping[str, Any] | None) -> list[Block]:
-    blocks: list[Block] = _run_blocks(run_summary) if run_summary else []
+    blocks: list[Block] = [("h2", "Headline"), ("p", _headline(result))]
+    blocks += _run_blocks(run_summary) if run_summary else []
+    blocks += [("h2", "What these numbers say, and what they do not"), ("ul", statement(result))]
+    blocks += detail_blocks(result)
+    min_n = result.provenance.get("settings", {}).get("analysis_options", {}).get("min_n", 10)
     blocks += [
-        ("h2", "How much of the rating the poster explains"),
-        ("p", explained_variance(result.model)),
-        ("h2", "What these numbers say, and what they do not"),
-        ("ul", _statement(result)),
         ("h2", "Rating by number of faces"),
-        ("p", "Mean rating per face count with n and a 95% t-interval of the mean."),
+        ("p", f"Mean rating per face count with n and a 95% t-interval of the mean, clipped to "
+              f"the 1-10 scale; the top buckets are merged until each has at least {min_n} "
+              "posters, and a smaller bucket shows no interval."),
         ("table", result.face_buckets),
         ("figure", ("face_buckets.png", "")),
     ]
     if result.face_buckets_by_genre:
         blocks += [("p", "Within the most common genres (mean rating, n):"),
                    ("table", _genre_table(result))]  # fmt: skip
+    left_out = result.color_groups.attrs.get("left_out", 0)
     blocks += [
         ("h2", "Rating by mean colour"),
-        (
-            "p",
-            "Mean red, green and blue of the poster on 0-255, rounded to tens; "
-            "mean rating per level [95% t-interval] and n.",
-        ),
+        ("p", "Mean red, green and blue of the poster on 0-1, rounded to 0.05; mean rating "
+              f"per level [95% t-interval, clipped to 1-10] and n. {left_out} levels with "
+              f"fewer than {min_n} posters are left out."),
         ("table", _color_table(result.color_groups)),
         ("figure", ("colour_groups.png", "")),
         ("figure", ("colour_scatter.png", "")),
         ("h2", "Correlations with the rating"),
-        (
-            "p",
-            "ci_low .. ci_high: 95% percentile bootstrap interval of Pearson's r; "
-            "fisher_low .. fisher_high: Fisher's z interval, for comparison.",
-        ),
-        ("table", result.correlations),
+        ("p", "ci_low .. ci_high: 95% percentile bootstrap interval of Pearson's r; "
+              "p_adjusted and spearman_p_adjusted: Benjamini-Hochberg within the family."),
+        ("table", result.correlations.drop(columns=["fisher_low", "fisher_high"],
+                                           errors="ignore")),
     ]
     if result.skipped_features:
         blocks.append(("ul", [f"not tested, {f}: {reason}"
                               for f, reason in result.skipped_features.items()]))  # fmt: skip
-    blocks += [
-        ("figure", ("correlations.png", "")),
-        ("h2", "Predicting the rating: the MLP against the baselines"),
-        *_model_blocks(result.model),
-        ("figure", ("learning_curve.png", "")),
-        ("figure", ("predictions.png", "")),
-    ]
+    blocks += [("figure", ("correlations.png", "")), ("figure", ("predictions.png", ""))]
+    blocks += provenance_blocks(result)
     return blocks
 
 
@@ -297,6 +170,8 @@ def write_report(
         ("figure", (c[0], captions[c[0]])) if kind == "figure" else (kind, c)
         for kind, c in _blocks(result, run_summary)
     ]
+    if result.synthetic:
+        title = f"SYNTHETIC DATA -- {title}"
     page = to_html(title, blocks, images)
     report = out_dir / "report.html"
     report.write_text(page, encoding="utf-8")

@@ -43,6 +43,19 @@ class AnalysisResult:
         Rating by mean red, green, blue rounded to tens on 0-255, with n and a t-interval.
     face_buckets_by_genre : dict of str to DataFrame
         The face buckets within each of the most common genres.
+    controls : list of dict
+        Each feature's slope with genre and year held fixed
+        (:func:`~posterlab.analysis.controls.controlled_slopes`).
+    importance : list of dict
+        Permutation importance of each poster input on out-of-fold predictions.
+    face_effects : dict
+        :func:`~posterlab.analysis.effects.face_effects`.
+    provenance : dict
+        :func:`~posterlab.analysis.provenance.provenance`, with ``n`` and the settings.
+    constant_features : list of str
+        Features with one value on every poster (left out of everything).
+    detector : dict
+        The face-count effect at several detector thresholds, or ``{"skipped": why}``.
     """
 
     correlations: pd.DataFrame
@@ -54,16 +67,35 @@ class AnalysisResult:
     skipped_features: dict[str, str] = field(default_factory=dict)
     color_groups: pd.DataFrame = field(default_factory=pd.DataFrame)
     face_buckets_by_genre: dict[str, pd.DataFrame] = field(default_factory=dict)
+    controls: list[dict[str, Any]] = field(default_factory=list)
+    importance: list[dict[str, Any]] = field(default_factory=list)
+    face_effects: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    constant_features: list[str] = field(default_factory=list)
+    detector: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the data are made up (the demo): every output says so."""
+        return bool(self.provenance.get("synthetic"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable summary; NaN and infinities become ``None``.
 
-        Keys: ``correlations``, ``face_buckets``, ``colour_groups``,
-        ``face_buckets_by_genre``, ``model``, ``n``, ``skipped_features``, ``history``.
+        Keys: ``provenance``, ``correlations``, ``controls``, ``importance``,
+        ``face_effects``, ``detector``, ``face_buckets``, ``colour_groups`` (colour on
+        0-1), ``face_buckets_by_genre``, ``model``, ``n``, ``skipped_features``,
+        ``constant_features``, ``history``.
         """
         return jsonable(
             {
+                "provenance": self.provenance,
                 "correlations": self.correlations.to_dict("records"),
+                "controls": self.controls,
+                "importance": self.importance,
+                "face_effects": self.face_effects,
+                "detector": self.detector,
+                "constant_features": self.constant_features,
                 "face_buckets": self.face_buckets.to_dict("records"),
                 "colour_groups": self.color_groups.to_dict("records"),  # key kept: a contract
                 "face_buckets_by_genre": {

@@ -1,5 +1,5 @@
-"""Commands that inspect and operate runs: status, failures, retry, runs, db, analyze,
-report, export."""
+"""Commands that inspect and operate runs: status, failures, retry, runs, db, report,
+export (``analyze`` is in :mod:`posterlab.cli.analysis`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from rich.live import Live
-from rich.table import Table
 
 from posterlab.cli.common import (
     broker_option,
@@ -27,8 +26,6 @@ from posterlab.cli.common import (
 )
 from posterlab.cli.render import (
     failures_table,
-    number,
-    plain,
     runs_table,
     safe,
     status_view,
@@ -198,42 +195,6 @@ def db_upgrade(db: str | None) -> None:
 @cli.command()
 @run_option
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--stored", is_flag=True,
-              help="Print the stored result instead of analysing the run again.")
-@wrap_errors
-def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -> None:
-    """Analyse a run again: correlations with the rating, the MLP against baselines.
-
-    The result is stored with the run (it replaces the one made when the run ended).
-
-    \b
-    Examples:
-      posterlab analyze
-      posterlab analyze --run posters-index --json > analysis.json
-      posterlab analyze --stored --json      # what the run's final task stored
-    """
-    from posterlab.service.results import analyze as analyze_run
-
-    with open_store(settings_from(db=db), existing=True) as store:
-        result = analyze_run(store, run_name, stored=stored)
-    if as_json:
-        click.echo(json.dumps(result))
-        return
-    table = Table(title="correlations with the rating", title_justify="left")
-    for col in ("feature", "n", "pearson_r", "ci", "spearman_rho", "p_adjusted"):
-        table.add_column(col)
-    for c in result.get("correlations", []):
-        table.add_row(plain(c["feature"]), str(c["n"]), number(c.get("pearson_r")),
-                      f"[{number(c.get('ci_low'))}, {number(c.get('ci_high'))}]",
-                      number(c.get("spearman_rho")), number(c.get("p_adjusted")))
-    console().print(table)
-    console().print_json(json.dumps(result.get("model", {})))
-
-
-@cli.command()
-@run_option
-@db_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               required=True, help="Folder for report.html, report.md and the plots.")
 @json_option
@@ -280,8 +241,9 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
     """Write one row per movie of a run (streamed: constant memory on any size).
 
     Columns: imdb_id, title, score, genres, status, error, face_count, mean_r, mean_g,
-    mean_b, mean_h, mean_s, mean_v, brightness, contrast, colorfulness, the other scalar
-    features, sha256, manifest_row; vectors as lists in parquet/json.
+    mean_b, mean_h, mean_s, mean_v, brightness, contrast, colorfulness, year (from the
+    title's "(YYYY)"), the other scalar features, sha256, manifest_row; vectors as lists in
+    parquet/json.
 
     \b
     Examples:

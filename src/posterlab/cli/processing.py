@@ -199,7 +199,7 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
     out.print(f"[bold yellow]SYNTHETIC DATA[/]: {n_posters} posters generated from "
               f"scikit-image's sample images with made-up ratings in {safe(out_dir)}/")
     db_url = db or f"sqlite:///{(out_dir / 'posterlab.db').resolve()}"
-    settings = settings_from(db=db_url, blob_dir=out_dir / "blobs")
+    settings = settings_from(db=db_url, blob_dir=out_dir / "blobs", synthetic=True)
     run_embedded_cli(settings, manifest, poster_dir=None, run_name="demo", workers=workers,
                      limit=None)
     from posterlab.service.results import report

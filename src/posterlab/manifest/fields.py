@@ -117,3 +117,18 @@ def existing_dir(path: str | os.PathLike[str]) -> str:
         raise InputError(f"poster folder {os.fspath(path)} does not exist or is not a folder",
                          code="manifest-poster-dir-not-found")
     return folder
+
+
+_YEAR = re.compile(r"\((1[89]\d\d|20\d\d)\)")
+
+
+def parse_year(title: object) -> float:
+    """The release year: the last ``(YYYY)`` (1800-2099) in a title, or NaN.
+
+    Examples
+    --------
+    >>> parse_year("The Flyboys (2008)"), parse_year("1984 (1956)"), parse_year(None)
+    (2008.0, 1956.0, nan)
+    """
+    found = _YEAR.findall(title) if isinstance(title, str) else []
+    return float(found[-1]) if found else float("nan")

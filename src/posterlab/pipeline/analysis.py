@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import logging
-from typing import Any
+import multiprocessing
+import os
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,11 +16,40 @@ from posterlab.stages import AnalysisState, End
 from posterlab.storage import runs
 from posterlab.storage.engine import transaction
 
+if TYPE_CHECKING:
+    from posterlab.analysis.analyze import AnalysisOptions
+    from posterlab.storage.models import Run
+
 log = logging.getLogger(__name__)
 
 
-def analyze_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
-    """Train the model and compute the correlations of a run; store and return the result.
+def analysis_workers() -> int:
+    """Processes the analysis may use: both cores, unless this is a daemonic pool child
+    (a Celery prefork worker), which may not start processes of its own."""
+    if multiprocessing.current_process().daemon:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def run_provenance(run: Run) -> dict[str, Any]:
+    """The provenance of an analysis of ``run`` now (``n`` is filled in by the analysis)."""
+    from posterlab.analysis.provenance import provenance
+
+    settings = dict(run.settings or {})
+    try:
+        version = importlib.metadata.version("posterlab")
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    detector = {"provider": settings.get("face_provider"), "key": run.face_key}
+    return provenance(posterlab_version=version, run=run.name,
+                      created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                      feature_version=run.feature_version, face_detector=detector,
+                      settings=settings, synthetic=bool(settings.get("synthetic")))  # fmt: skip
+
+
+def analyze_run(factory: sessionmaker[Session], run_id: int,
+                options: AnalysisOptions | None = None) -> dict[str, Any]:
+    """Analyze a run (out-of-fold models, correlations, controls); store and return it.
 
     Whatever goes wrong, the run's analysis ends ``done`` or ``failed`` (with the error),
     never stuck in ``running``; ``posterlab analyze`` re-runs it by hand.
@@ -24,13 +58,18 @@ def analyze_run(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
         previous = runs.get_run(session, run_id).analysis
         runs.save_analysis(session, run_id, state=AnalysisState.RUNNING, result=previous)
     try:
-        from posterlab.analysis import analyze
+        from posterlab.analysis.analyze import AnalysisOptions, analyze
         from posterlab.storage.export import results_frame
 
         with factory() as session:
-            frame = results_frame(session, runs.get_run(session, run_id), vectors=True)
+            run = runs.get_run(session, run_id)
+            frame = results_frame(session, run, vectors=bool(options and options.histograms))
+            prov = run_provenance(run)
         done = frame[frame["status"] == End.DONE].reset_index(drop=True)
-        result = analyze(done, seed=0).to_dict()
+        options = options or AnalysisOptions()
+        if options.workers == 1:
+            options = dataclasses.replace(options, workers=analysis_workers())
+        result = analyze(done, options, provenance=prov).to_dict()
     except Exception as exc:
         log.exception("analysis of run %s failed", run_id)
         with transaction(factory) as session:

@@ -16,6 +16,8 @@ from posterlab.storage.export import iter_results, results_frame, write_export
 if TYPE_CHECKING:
     import pandas as pd
 
+    from posterlab.analysis.analyze import AnalysisOptions
+
 
 def results(store: Store, run_name: str | None = None, *, vectors: bool = True
             ) -> pd.DataFrame:
@@ -46,29 +48,36 @@ def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None,
         return write_export(rows, fmt, out, raw=raw)
 
 
-def analyze(store: Store, run_name: str | None = None, *, stored: bool = False
-            ) -> dict[str, Any]:
+def analyze(store: Store, run_name: str | None = None, *, stored: bool = False,
+            options: AnalysisOptions | None = None) -> dict[str, Any]:
     """Analyze the run again and store the result (or, with ``stored``, the stored one)."""
     run = store.find_run(run_name)
     if stored and run.analysis_state == AnalysisState.DONE and run.analysis is not None:
         return dict(run.analysis)
-    return analyze_now(store, run.id)
+    return analyze_now(store, run.id, options)
 
 
-def report(store: Store, run_name: str | None, out_dir: Path) -> Path:
+def report(store: Store, run_name: str | None, out_dir: Path,
+           options: AnalysisOptions | None = None) -> Path:
     """Write report.html (self-contained), report.md and the plots; the HTML file."""
-    from posterlab.analysis import analyze as analyze_frame
+    import dataclasses
+
     from posterlab.analysis import write_report
+    from posterlab.analysis.analyze import AnalysisOptions
+    from posterlab.analysis.analyze import analyze as analyze_frame
+    from posterlab.pipeline.analysis import analysis_workers, run_provenance
 
     with store.factory() as session:
         run = runs.find_run(session, run_name)
-        frame = results_frame(session, run, vectors=True)
+        frame = results_frame(session, run, vectors=bool(options and options.histograms))
+        prov = run_provenance(run)
         summary = {"run": run.name, "total": run.total,
                    "counts": queries.status_counts(session, run.id),
                    "failures": [{"code": g["code"], "count": g["count"]}
                                 for g in queries.failure_groups(session, run.id, examples=0)]}
     done = frame[frame["status"] == End.DONE].reset_index(drop=True)
-    result = analyze_frame(done, seed=0)
+    options = options or AnalysisOptions(workers=analysis_workers())
+    result = analyze_frame(done, dataclasses.replace(options), provenance=prov)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_report(result, done, out_dir, title=f"posterlab report: run {run.name}",
-                        run_summary=summary)
+    title = f"posterlab report: run {run.name}"
+    return write_report(result, done, out_dir, title=title, run_summary=summary)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from posterlab.errors import PosterlabError
 from posterlab.ingest import Ingested, ingest
@@ -15,6 +15,9 @@ from posterlab.service.store import Store
 from posterlab.stages import AnalysisState, Stage
 from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
+
+if TYPE_CHECKING:
+    from posterlab.analysis.analyze import AnalysisOptions
 
 Progress = Callable[[str], None] | None  # called with "done" or "failed" per poster
 
@@ -107,11 +110,12 @@ def process(store: Store, run_id: int, name: str, *, workers: int | None = None,
                      analyzed)
 
 
-def analyze_now(store: Store, run_id: int) -> dict[str, Any]:
+def analyze_now(store: Store, run_id: int, options: AnalysisOptions | None = None
+                ) -> dict[str, Any]:
     """Claim the run's analysis whatever its state, and run it in this process."""
     with transaction(store.factory) as session:
         runs.claim_analysis(session, run_id, force=True)
-    return analyze_run(store.factory, run_id)
+    return analyze_run(store.factory, run_id, options)
 
 
 def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = None,

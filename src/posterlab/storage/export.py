@@ -18,6 +18,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from posterlab.errors import InputError
+from posterlab.manifest.fields import parse_year
 from posterlab.storage.models import SCALAR_COLUMNS, Run
 from posterlab.storage.queries import results_select
 from posterlab.storage.vectors import unpack_vectors
@@ -26,7 +27,7 @@ LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count
 CONTRACT_SCALARS = ("mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
                     "brightness", "contrast", "colorfulness")
 COLUMNS: tuple[str, ...] = (
-    *LEADING, *CONTRACT_SCALARS,
+    *LEADING, *CONTRACT_SCALARS, "year",  # release year, from the title's "(YYYY)"
     *(c for c in SCALAR_COLUMNS if c not in CONTRACT_SCALARS),
     "sha256", "manifest_row",
 )
@@ -67,7 +68,8 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
     records = []
     for m in rows:
         rec = {c: m[c] for c in SCALAR_COLUMNS}
-        rec.update(imdb_id=m["imdb_id"], title=m["title"], score=m["score"],
+        rec.update(imdb_id=m["imdb_id"], title=m["title"], year=parse_year(m["title"]),
+                   score=m["score"],
                    genres=m["genres"], status=m["status"], error=m["error"] or "",
                    face_count=m["face_count"], sha256=m["sha256"], manifest_row=m["row"])
         if vectors:
@@ -79,6 +81,7 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=[*COLUMNS, *VECTOR_COLUMNS] if vectors
                                       else list(COLUMNS))
     frame["face_count"] = frame["face_count"].astype("Int64")
+    frame["year"] = frame["year"].astype("Int64")
     frame["manifest_row"] = frame["manifest_row"].astype("Int64")
     return frame[wanted]
 
