@@ -7,7 +7,8 @@ from typing import Any
 
 from posterlab.service.store import Store
 from posterlab.stages import End
-from posterlab.storage import queries, runs
+from posterlab.storage import counts, queries, runs
+from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run
 
 
@@ -31,6 +32,8 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
     with store.factory() as session:
         run = runs.find_run(session, run.name)
         progress = queries.run_progress(session, run)
+    if progress.needs_compaction:
+        fold_counts(store, run.id)
     eta = progress.eta_seconds
     return {
         "run": run.name, "mode": run.mode, "total": run.total, "counts": dict(progress.counts),
@@ -41,6 +44,12 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
         "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
         "swept": swept,
     }
+
+
+def fold_counts(store: Store, run_id: int) -> None:
+    """Fold the run's count deltas (PostgreSQL) so the next read sums a few rows."""
+    with transaction(store.factory) as session:
+        counts.compact(session, run_id)
 
 
 def _iso(value: datetime | None) -> str | None:
