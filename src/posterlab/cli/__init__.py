@@ -15,7 +15,7 @@ from posterlab.errors import PosterlabError
 
 
 def _register() -> None:
-    from posterlab.cli import faceapi, ops, processing  # noqa: F401  (commands attach to cli)
+    from posterlab.cli import dashboard, faceapi, ops, processing  # noqa: F401  (commands attach to cli)
 
 
 def main(argv: list[str] | None = None) -> None:

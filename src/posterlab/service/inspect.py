@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from posterlab.service.store import Store
-from posterlab.stages import End
 from posterlab.storage import counts, queries, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run
@@ -66,10 +65,17 @@ def failures(store: Store, run_name: str | None = None, *, examples: int = 3
 
 
 def list_runs(store: Store) -> list[dict[str, Any]]:
-    """Every run with its mode, counts, creation date and analysis state."""
+    """Every run with its mode, counts, progress, speed, ETA, dates and analysis state."""
     with store.factory() as session:
-        found = [(r, queries.status_counts(session, r.id)) for r in runs.list_runs(session)]
-    return [{"run": r.name, "mode": r.mode, "total": r.total, "counts": c,
-             "pending": sum(v for k, v in c.items() if k not in (End.DONE, End.FAILED)),
-             "created_at": r.created_at.isoformat(), "analysis": r.analysis_state}
-            for r, c in found]
+        found = [(r, queries.run_progress(session, r)) for r in runs.list_runs(session)]
+    return [_run_entry(r, p) for r, p in found]
+
+
+def _run_entry(run: Run, progress: queries.RunProgress) -> dict[str, Any]:
+    eta = progress.eta_seconds
+    return {"run": run.name, "mode": run.mode, "total": run.total,
+            "counts": dict(progress.counts), "pending": progress.pending,
+            "posters_per_second": round(progress.posters_per_second, 3),
+            "eta_seconds": round(eta, 1) if eta is not None else None,
+            "created_at": run.created_at.isoformat(), "finished_at": _iso(run.finished_at),
+            "analysis": run.analysis_state}

@@ -53,6 +53,26 @@ def report(store: Store, run_name: str | None, out_dir: Path) -> Path:
     from posterlab.analysis import analyze as analyze_frame
     from posterlab.analysis import write_report
 
+    name, done, summary = _report_inputs(store, run_name)
+    result = analyze_frame(done, seed=0)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_report(result, done, out_dir, title=f"posterlab report: run {name}",
+                        run_summary=summary)
+
+
+def report_page(store: Store, run_name: str | None = None) -> str:
+    """The run's report.html, as a string: the same figures and tables, no file."""
+    from posterlab.analysis import analyze as analyze_frame
+    from posterlab.analysis import report_html
+
+    name, done, summary = _report_inputs(store, run_name)
+    return report_html(analyze_frame(done, seed=0), done,
+                       title=f"posterlab report: run {name}", run_summary=summary)
+
+
+def _report_inputs(store: Store, run_name: str | None
+                   ) -> tuple[str, pd.DataFrame, dict[str, Any]]:
+    """The run's name, its done posters as a frame, and the summary the report opens with."""
     with store.factory() as session:
         run = runs.find_run(session, run_name)
         frame = results_frame(session, run, vectors=True)
@@ -60,8 +80,4 @@ def report(store: Store, run_name: str | None, out_dir: Path) -> Path:
                    "counts": queries.status_counts(session, run.id),
                    "failures": [{"code": g["code"], "count": g["count"]}
                                 for g in queries.failure_groups(session, run.id, examples=0)]}
-    done = frame[frame["status"] == End.DONE].reset_index(drop=True)
-    result = analyze_frame(done, seed=0)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return write_report(result, done, out_dir, title=f"posterlab report: run {run.name}",
-                        run_summary=summary)
+    return run.name, frame[frame["status"] == End.DONE].reset_index(drop=True), summary

@@ -150,11 +150,12 @@ def failure_groups(session: Session, run_id: int, *, examples: int = 3
     out = []
     for code, n in groups:
         sample = session.execute(
-            select(Poster.movie_key, Poster.row, Poster.error).where(
+            select(Poster.movie_key, Poster.row, Poster.title, Poster.error).where(
                 Poster.run_id == run_id, Poster.status == "failed", Poster.error_code == code)
             .order_by(Poster.id).limit(examples)).all()
         out.append({"code": code, "count": int(n),
-                    "examples": [{"movie": r.movie_key, "row": r.row, "error": r.error}
+                    "examples": [{"movie": r.movie_key, "row": r.row, "title": r.title,
+                                  "error": r.error}
                                  for r in sample]})
     return out
 
