@@ -59,7 +59,7 @@ async def _headers(request: Request, call_next: Callable[[Request], Awaitable[Re
     response = await call_next(request)
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"  # no-referrer makes Origin "null"
     return response
 
 
