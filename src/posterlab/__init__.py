@@ -21,15 +21,18 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze", "enqueue", "report", "results", "run", "status"]
+__all__ = ["__version__", "analyze", "cancel", "delete", "enqueue", "purge", "rename", "report",
+           "results", "run", "status"]
 
 
-def _store(create: bool = False, readonly: bool = False, **settings: Any) -> Store:
+def _store(create: bool = False, readonly: bool = False, existing: bool = False,
+           **settings: Any) -> Store:
     from posterlab.config import load_settings
     from posterlab.service import open_store
 
     chosen = {k: v for k, v in settings.items() if v is not None}
-    return open_store(load_settings(**chosen), create=create, readonly=readonly)
+    return open_store(load_settings(**chosen), create=create, readonly=readonly,
+                      existing=existing)
 
 
 def run(manifest: str | Path, *, db: str | None = None, run: str | None = None,
@@ -69,7 +72,7 @@ def status(run: str | None = None, *, db: str | None = None, broker: str | None 
     """The ``posterlab status --json`` object of a run (default: the most recent)."""
     from posterlab.service import status as run_status
 
-    with _store(database_url=db, broker_url=broker) as store:
+    with _store(existing=True, database_url=db, broker_url=broker) as store:
         return run_status(store, run)
 
 
@@ -86,7 +89,7 @@ def results(run: str | None = None, db: str | None = None, *, vectors: bool = Tr
     """
     from posterlab.service import results as run_results
 
-    with _store(readonly=True, database_url=db) as store:
+    with _store(readonly=True, existing=True, database_url=db) as store:
         return run_results(store, run, vectors=vectors)
 
 
@@ -95,7 +98,7 @@ def analyze(run: str | None = None, *, db: str | None = None, stored: bool = Fal
     """Analyze a run again, like ``posterlab analyze --json`` (``stored``: the stored one)."""
     from posterlab.service import analyze as run_analyze
 
-    with _store(database_url=db) as store:
+    with _store(existing=True, database_url=db) as store:
         return run_analyze(store, run, stored=stored)
 
 
@@ -103,5 +106,39 @@ def report(out: str | Path, *, run: str | None = None, db: str | None = None) ->
     """Write the run's report into the folder ``out``, like ``posterlab report``; the HTML."""
     from posterlab.service import report as run_report
 
-    with _store(database_url=db) as store:
+    with _store(existing=True, database_url=db) as store:
         return run_report(store, run, Path(out))
+
+
+def cancel(run: str, *, db: str | None = None, broker: str | None = None,
+           analysis: bool = True) -> dict[str, Any]:
+    """Cancel a run, like ``posterlab cancel --json``: its waiting posters end
+    ``cancelled`` and the analysis runs on what is done unless ``analysis`` is False."""
+    from posterlab.service.lifecycle import cancel as cancel_run
+
+    with _store(existing=True, database_url=db, broker_url=broker) as store:
+        return cancel_run(store, run, analysis=analysis)
+
+
+def delete(run: str, *, db: str | None = None) -> dict[str, Any]:
+    """Delete a run and its posters' rows, like ``posterlab delete --yes --json``."""
+    from posterlab.service.lifecycle import delete as delete_run
+
+    with _store(existing=True, database_url=db) as store:
+        return delete_run(store, run)
+
+
+def rename(old: str, new: str, *, db: str | None = None) -> dict[str, Any]:
+    """Rename a run, like ``posterlab rename --run OLD NEW``."""
+    from posterlab.service.lifecycle import rename as rename_run
+
+    with _store(existing=True, database_url=db) as store:
+        return rename_run(store, old, new)
+
+
+def purge(*, broker: str | None = None) -> dict[str, Any]:
+    """Empty posterlab's queues, like ``posterlab purge --yes --json``."""
+    from posterlab.config import load_settings
+    from posterlab.service.lifecycle import purge as purge_queues
+
+    return purge_queues(broker or load_settings().broker_url)

@@ -211,11 +211,33 @@ def validate(settings: Settings) -> None:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{key} must be a whole number of at least 1, got {value!r}")
+    check_broker_url(settings.broker_url)
     if settings.face_provider in ("http", "azure") and not settings.face_api_url:
         raise ConfigError(
             f"face provider {settings.face_provider!r} needs POSTERLAB_FACE_API_URL "
             "(e.g. http://127.0.0.1:5005 for `posterlab faceapi serve`)"
         )
+
+
+BROKER_SCHEMES = ("redis", "rediss", "unix")
+
+
+def check_broker_url(url: str) -> None:
+    """Raise :class:`ConfigError` unless ``url`` is a Redis URL posterlab can use.
+
+    >>> check_broker_url("redis://localhost:6379/0")
+    """
+    try:
+        parts = urlsplit(url)
+        scheme, port = parts.scheme.lower(), parts.port  # a port that is not a number raises
+    except ValueError:
+        scheme, port = "", None
+    fine = scheme in BROKER_SCHEMES and (scheme == "unix" or bool(parts.hostname))
+    if not fine or (port is not None and not 0 < port < 65536):
+        raise ConfigError(
+            f"broker URL {redact_url(url)!r} is not a Redis URL: Redis is the supported "
+            "broker; set POSTERLAB_BROKER_URL or --broker to e.g. redis://localhost:6379/0 "
+            "(rediss:// for TLS)")
 
 
 def _json_object(text: str, name: str) -> dict[str, Any]:

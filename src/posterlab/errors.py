@@ -37,6 +37,12 @@ class ConfigError(PosterlabError):
     code = "config"
 
 
+class CheckFailed(PosterlabError):
+    """A check before work starts failed: nothing was started (the CLI exits 2)."""
+
+    code = "check"
+
+
 class InputError(PosterlabError):
     """A manifest row or a poster reference cannot be used as given."""
 

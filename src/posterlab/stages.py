@@ -1,6 +1,7 @@
 """The stages a poster goes through and the states it ends in: the one home of their names.
 
-A poster moves ``fetch -> extract -> faces -> done``, or ends ``failed`` at any stage.
+A poster moves ``fetch -> extract -> faces -> done``, or ends ``failed`` at any stage, or
+``cancelled`` when its run is cancelled before it finished.
 Queue names, task names, the order of the stages, retry budgets and the shape of a
 message all derive from :class:`Stage`; nothing else spells a stage's name.
 
@@ -57,6 +58,7 @@ class End(StrEnum):
 
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # its run was cancelled (``posterlab cancel``) while it waited
 
 
 class AnalysisState(StrEnum):
@@ -67,6 +69,12 @@ class AnalysisState(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    SKIPPED = "skipped"  # the run was cancelled with ``--no-analysis``
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing more will happen to the analysis unless somebody asks."""
+        return self not in (AnalysisState.QUEUED, AnalysisState.RUNNING)
 
 
 # per stage, transient errors only (a paid face API may answer 5xx now and then)
@@ -78,6 +86,7 @@ _IDS_PER_MESSAGE = {Stage.FETCH: 256, Stage.EXTRACT: 8, Stage.FACES: 8}
 FIRST = Stage.FETCH
 PENDING: tuple[str, ...] = tuple(Stage)
 TERMINAL: tuple[str, ...] = tuple(End)
+WORKED: tuple[str, ...] = (End.DONE, End.FAILED)  # the ends a worker brings a poster to
 
 ANALYSIS_QUEUE = "analysis"  # the queue of a run's final analysis (one message per run)
 ANALYSIS_TASK = f"posterlab.{ANALYSIS_QUEUE}"

@@ -101,15 +101,16 @@ def test_help_lists_every_command_with_examples(tmp_path: Path) -> None:
     env = env_for(f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "b")
     text = run_cli("--help", env=env).stdout
     for command in ("demo", "run", "enqueue", "worker", "status", "failures", "retry", "runs",
-                    "db", "analyze", "report", "export", "faceapi"):
+                    "db", "analyze", "report", "export", "faceapi", "cancel", "delete",
+                    "rename", "purge"):
         assert command in text
     assert "Examples" in run_cli("run", "--help", env=env).stdout
 
 
-def test_a_missing_manifest_is_a_clean_error_with_exit_code_1(tmp_path: Path) -> None:
+def test_a_missing_manifest_is_a_clean_usage_error_with_exit_code_2(tmp_path: Path) -> None:
     env = env_for(f"sqlite:///{tmp_path / 'x.db'}", tmp_path / "b")
     proc = run_cli("run", str(tmp_path / "nope.csv"), env=env, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # the manifest is checked before anything starts
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -23,7 +23,8 @@ def test_the_api_answers_the_objects_of_the_command_line(
     base = start_dashboard(env=env).url + "/api/runs"
     listed = requests.get(base, timeout=10).json()
     assert [r["run"] for r in listed] == ["seeded"]
-    assert listed[0]["counts"] == {"fetch": 2, "extract": 0, "faces": 0, "done": 3, "failed": 2}
+    assert listed[0]["counts"] == {"fetch": 2, "extract": 0, "faces": 0, "done": 3, "failed": 2,
+                                  "cancelled": 0}
 
     status = requests.get(f"{base}/seeded", timeout=10).json()
     cli = json.loads(run_cli("status", "--json", "--run", "seeded", env=env).stdout)

@@ -133,8 +133,10 @@ def test_the_same_urls_are_refused_when_nothing_is_allowed(
     db_url = f"sqlite:///{tmp_path / 'p.db'}"
     env = env_for(db_url, tmp_path / "blobs", POSTERLAB_FETCH_ALLOW="",
                   POSTERLAB_MAX_DOWNLOAD_BYTES=str(CAP))
-    run_cli("run", str(_manifest(tmp_path / "m", poster_server)), "--workers", "1",
-            "--run", "urls", "--no-analysis", env=env, timeout=120)
+    refused = run_cli("run", str(_manifest(tmp_path / "m", poster_server)), "--workers", "1",
+                      "--run", "urls", "--no-analysis", env=env, timeout=120, check=False)
+    assert refused.returncode == 1  # every poster failed
+    assert "posterlab failures --run urls" in refused.stderr
 
     posters = rows(db_url, "select * from posters")
     assert len(posters) == len(CASES)

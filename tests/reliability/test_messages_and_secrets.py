@@ -143,11 +143,13 @@ def _secrets_scenario(data_dir, tmp_path, env, db_url, broker, redis_server, sta
 
     # the face API refuses a wrong key: failures carry reasons, never the key sent
     wrong = {**env, "POSTERLAB_FACE_API_KEY": "wr0ngs3cret"}
-    bad_worker = start_worker("-c", "1", "-n", "wrongkey@test", env=wrong, name="wrongkey")
+    # --skip-checks: the checks would refuse the wrong key before any poster is touched
+    bad_worker = start_worker("-c", "1", "-n", "wrongkey@test", "--skip-checks", env=wrong,
+                              name="wrongkey")
     worker.stop()
     bad_worker.wait_ready()
     fresh = _fresh_manifest(data_dir, tmp_path / "fresh")  # images not in the face cache
-    out = run_cli("enqueue", str(fresh), "--run", "wrong-key", env=wrong)
+    out = run_cli("enqueue", str(fresh), "--run", "wrong-key", "--skip-checks", env=wrong)
     texts["enqueue wrong key"] = out.stdout + out.stderr
     other = watch(db_url, "wrong-key")
     other.wait(other.finished, 120)

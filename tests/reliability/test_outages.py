@@ -92,7 +92,9 @@ def test_enqueue_started_while_redis_is_down_for_seconds(
     redis_server.kill()
     producer_log = tmp_path / "producer.log"
     with open(producer_log, "wb") as out:
-        producer = subprocess.Popen(posterlab_cmd("enqueue", str(manifest), "--run", "late"),
+        # --skip-checks: the check of the broker would refuse to start while it is down
+        producer = subprocess.Popen(posterlab_cmd("enqueue", str(manifest), "--run", "late",
+                                                  "--skip-checks"),
                                     env=env, stdout=out, stderr=subprocess.STDOUT)
         time.sleep(3)
         redis_server.start()

@@ -45,7 +45,7 @@ def test_every_move_of_a_poster_is_counted_as_a_scan_would_count_it(
                                                          api_calls=3, rate_limited=1)])
         posters.add_counters(s, ids[3], cache_hits=2, retries=1)
     assert _agree(factory, run_id) == {"fetch": 3, "extract": 1, "faces": 0, "done": 1,
-                                       "failed": 2}
+                                       "failed": 2, "cancelled": 0}
     with transaction(factory) as s:
         posters.requeue_failed(s, run_id)
         s.execute(delete(Poster).where(Poster.id == ids[5]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 
 from posterlab import __version__
 from posterlab.config import Settings, load_settings
-from posterlab.errors import PosterlabError
+from posterlab.errors import CheckFailed, PosterlabError
 
 if TYPE_CHECKING:
     from posterlab.service.store import Store
@@ -60,6 +61,32 @@ def run_option(f: F) -> F:
                         help="Run name [default: the most recent run].")(f)
 
 
+def skip_checks_option(f: F) -> F:
+    return click.option("--skip-checks", is_flag=True,
+                        help="Start without checking the database, broker, face API and "
+                             "manifest first.")(f)
+
+
+def strict_option(f: F) -> F:
+    return click.option("--strict", is_flag=True,
+                        help="Exit 1 when any poster failed (default: only when all did).")(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(f)
+
+
+def preflight(settings: Settings, skip: bool, **needs: Any) -> None:
+    """:func:`posterlab.service.checks.preflight` unless ``skip``; exit 2 on a problem."""
+    if skip:
+        return
+    from posterlab.service.checks import Needs
+    from posterlab.service.checks import preflight as check
+
+    with errors_as_click():
+        check(settings, Needs(**needs))
+
+
 def settings_from(**overrides: Any) -> Settings:
     """Settings from env, then flags; a bad setting becomes a clean CLI error."""
     mapping = {"db": "database_url", "broker": "broker_url", "face_provider": "face_provider",
@@ -71,19 +98,29 @@ def settings_from(**overrides: Any) -> Settings:
         return load_settings(**values)
 
 
-def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:
+def open_store(settings: Settings, *, create: bool = False, readonly: bool = False,
+               existing: bool = False) -> Store:
     """:func:`posterlab.service.open_store`, its errors as clean CLI errors."""
     from posterlab.service.store import open_store as open_
 
     with errors_as_click():
-        return open_(settings, create=create, readonly=readonly)
+        return open_(settings, create=create, readonly=readonly, existing=existing)
+
+
+class NotReady(click.ClickException):
+    """A check before work starts failed: a usage error (exit code 2), nothing started."""
+
+    exit_code = EXIT_USAGE
 
 
 @contextmanager
 def errors_as_click() -> Iterator[None]:
-    """Turn posterlab errors into ``click.ClickException`` (exit code 1, clean message)."""
+    """Turn posterlab errors into ``click.ClickException`` (exit code 1, clean message;
+    2 for a failed check before work starts)."""
     try:
         yield
+    except CheckFailed as exc:
+        raise NotReady(str(exc)) from None
     except PosterlabError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -97,5 +134,12 @@ def wrap_errors(f: F) -> F:
     return inner  # type: ignore[return-value]
 
 
-def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False)
+PIPE_WIDTH = 200  # columns of tables written to a pipe or a file: no run name is cut
+
+
+def console(stderr: bool = False, quiet: bool = False) -> Console:
+    """A console for tables (stdout) or messages (``stderr``); wide when not a terminal."""
+    out = Console(stderr=stderr, highlight=False, quiet=quiet)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = PIPE_WIDTH
+    return out

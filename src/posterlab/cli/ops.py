@@ -17,19 +17,24 @@ from posterlab.cli.common import (
     cli,
     console,
     db_option,
+    json_option,
     open_store,
+    preflight,
     run_option,
     settings_from,
+    skip_checks_option,
+    strict_option,
     wrap_errors,
 )
-from posterlab.cli.render import failures_table, number, runs_table, status_table, watch_view
+from posterlab.cli.render import failures_table, number, runs_table, status_view, watch_view
 
 
 @cli.command()
 @run_option
 @db_option
 @broker_option
-@click.option("--watch", is_flag=True, help="Refresh until the run is complete.")
+@click.option("--watch", is_flag=True,
+              help="Refresh until every poster has ended and the analysis is done.")
 @click.option("--interval", type=float, default=2.0, show_default=True,
               help="Seconds between refreshes with --watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -38,7 +43,9 @@ from posterlab.cli.render import failures_table, number, runs_table, status_tabl
 @wrap_errors
 def status(run_name: str | None, db: str | None, broker: str | None, watch: bool,
            interval: float, as_json: bool, sweep: bool) -> None:
-    """Counts per stage and state, speed, ETA and face-API figures of a run.
+    """Counts per stage and state, speed, ETA, face-API figures and workers of a run.
+
+    With --watch it refreshes until every poster has ended and the analysis is done.
 
     \b
     Examples:
@@ -48,16 +55,16 @@ def status(run_name: str | None, db: str | None, broker: str | None, watch: bool
     """
     from posterlab.service.inspect import status as run_status
 
-    with open_store(settings_from(db=db, broker=broker)) as store:
+    with open_store(settings_from(db=db, broker=broker), existing=True) as store:
         current = run_status(store, run_name, sweep_first=sweep)
         if not watch and as_json:
             click.echo(json.dumps(current))
             return
         if not watch:
-            console().print(status_table(current))
+            console().print(status_view(current))
             return
         with Live(watch_view(current), console=console(), refresh_per_second=4) as live:
-            while not current["complete"]:
+            while not current["settled"]:  # the posters, then the analysis
                 time.sleep(interval)
                 current = run_status(store, current["run"], sweep_first=sweep)
                 live.update(watch_view(current))
@@ -81,7 +88,7 @@ def failures(run_name: str | None, db: str | None, examples: int, as_json: bool)
     """
     from posterlab.service.inspect import failures as run_failures
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         found = run_failures(store, run_name, examples=examples)
     if as_json:
         click.echo(json.dumps(found))
@@ -98,25 +105,34 @@ def failures(run_name: str | None, db: str | None, examples: int, as_json: bool)
 @click.option("--reason", metavar="TEXT", help="Only failures whose error contains TEXT.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Embedded runs: processes [default: all cores].")
+@strict_option
+@skip_checks_option
+@json_option
 @wrap_errors
 def retry(run_name: str | None, db: str | None, broker: str | None, reason: str | None,
-          workers: int | None) -> None:
+          workers: int | None, strict: bool, skip_checks: bool, as_json: bool) -> None:
     """Send failed posters back through the pipeline (all, or by reason).
 
     Embedded runs are processed right away; distributed runs are re-queued for workers.
-    Posters keep their count of attempts.
+    Posters keep their count of attempts. The run's analysis runs again when it is
+    complete again.
 
     \b
     Examples:
       posterlab retry
-      posterlab retry --reason fetch-timeout
+      posterlab retry --reason fetch-timeout --json
     """
+    from posterlab.cli.processing import conclude
     from posterlab.service.runs import retry as retry_run
 
-    with open_store(settings_from(db=db, broker=broker)) as store:
+    settings = settings_from(db=db, broker=broker)
+    preflight(settings, skip_checks, faces=True)
+    with open_store(settings, existing=True) as store:
+        mode = store.find_run(run_name).mode
+        preflight(settings, skip_checks or mode != "distributed", database=False, broker=True)
         done = retry_run(store, run_name, reason=reason, workers=workers)
     name = escape(done.name)
-    out = console(stderr=True)
+    out = console(stderr=True, quiet=as_json)
     if not done.posters:
         out.print(f"run {name}: nothing to retry")
     elif done.processed is None:
@@ -124,6 +140,10 @@ def retry(run_name: str | None, db: str | None, broker: str | None, reason: str 
     else:
         out.print(f"run {name}: retried {done.posters}: {done.processed.done} done, "
                   f"{done.processed.failed} failed")
+    processed = done.processed
+    conclude(settings, done.name, strict=strict and processed is not None, as_json=as_json,
+             retried=done.posters, processed=None if processed is None else
+             {"done": processed.done, "failed": processed.failed})
 
 
 @cli.command()
@@ -139,7 +159,7 @@ def runs(db: str | None, as_json: bool) -> None:
     """
     from posterlab.service.inspect import list_runs
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         found = list_runs(store)
     if as_json:
         click.echo(json.dumps([{k: v for k, v in r.items() if k != "pending"} for r in found]))
@@ -188,7 +208,7 @@ def analyze(run_name: str | None, db: str | None, as_json: bool, stored: bool) -
     """
     from posterlab.service.results import analyze as analyze_run
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         result = analyze_run(store, run_name, stored=stored)
     if as_json:
         click.echo(json.dumps(result))
@@ -220,7 +240,7 @@ def report(run_name: str | None, db: str | None, out_dir: Path) -> None:
     """
     from posterlab.service.results import report as write_report
 
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         index = write_report(store, run_name, out_dir)
     console(stderr=True).print(f"report written: {index}")
 
@@ -254,7 +274,7 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
     from posterlab.service.results import export as export_run
 
     cols = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    with open_store(settings_from(db=db), readonly=True) as store:
+    with open_store(settings_from(db=db), readonly=True, existing=True) as store:
         n = export_run(store, run_name, fmt, out, columns=cols, vectors=vectors)
     if out:
         console(stderr=True).print(f"{n} rows written to {out}")

@@ -2,40 +2,48 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from posterlab.cli.common import (
+    EXIT_FAILURE,
     broker_option,
     cli,
     console,
     db_option,
+    json_option,
     open_store,
+    preflight,
     settings_from,
+    skip_checks_option,
+    strict_option,
     wrap_errors,
 )
 from posterlab.cli.render import print_summary
 from posterlab.config import Settings
-from posterlab.stages import QUEUES, Stage
+from posterlab.stages import PENDING, QUEUES, Stage
 
 if TYPE_CHECKING:
     from posterlab.service.runs import Started
 
 
 
-def _progress() -> Progress:
+def _progress(quiet: bool = False) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[detail]}"), TimeRemainingColumn(),
-                    console=console(stderr=True), transient=False,
+                    console=console(stderr=True), transient=False, disable=quiet,
                     refresh_per_second=2)  # the refresh thread costs CPU the workers need
 
 
@@ -69,33 +77,66 @@ def interrupt_on_signals() -> None:
 @click.option("--blob-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Where poster bytes are kept [env POSTERLAB_BLOB_DIR].")
 @click.option("--no-analysis", is_flag=True, help="Skip the final analysis.")
+@strict_option
+@skip_checks_option
+@json_option
 @wrap_errors
 def run(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str | None,
         workers: int | None, limit: int | None, face_provider: str | None,
-        blob_dir: Path | None, no_analysis: bool) -> None:
+        blob_dir: Path | None, no_analysis: bool, strict: bool, skip_checks: bool,
+        as_json: bool) -> None:
     """Process a manifest here, in a local process pool, with no server.
 
     Resumable: interrupt it (Ctrl-C) and run the same command again; only the posters
-    that did not finish are processed.
+    that did not finish are processed. Exits 1 when every poster failed (with --strict:
+    when any did).
 
     \b
     Examples:
       posterlab run ../shared/data/posters/index.csv --limit 200
       posterlab run movies.csv --poster-dir posters/ --workers 4 --db sqlite:///movies.db
+      posterlab run movies.csv --json --strict > run.json
     """
     settings = settings_from(db=db, face_provider=face_provider, blob_dir=blob_dir)
-    run_embedded_cli(settings, manifest, poster_dir=poster_dir, run_name=run_name,
-                     workers=workers, limit=limit, analysis=not no_analysis)
+    preflight(settings, skip_checks, create=True, faces=True, manifest=manifest,
+              poster_dir=poster_dir)
+    name, processed = run_embedded_cli(settings, manifest, poster_dir=poster_dir,
+                                       run_name=run_name, workers=workers, limit=limit,
+                                       analysis=not no_analysis, quiet=as_json)
+    conclude(settings, name, strict=strict, as_json=as_json, processed=processed)
+
+
+def conclude(settings: Settings, name: str, *, strict: bool, as_json: bool,
+             **extra: Any) -> None:
+    """The end of a command that processed posters: its JSON, a pointer to the failures,
+    and its exit code (1 when every poster failed, or any with ``strict``)."""
+    from posterlab.service.inspect import summary
+
+    with open_store(settings, existing=True) as store:
+        result = {**summary(store, name), **extra}
+    if as_json:
+        click.echo(json.dumps(result))
+    counts = result["counts"]
+    failed = counts["failed"]
+    if failed:
+        console(stderr=True).print(
+            f"{failed} of {result['total']} posters failed: see "
+            f"`posterlab failures --run {escape(shlex.quote(name))}`")
+    waiting = sum(counts.get(stage, 0) for stage in PENDING)
+    if failed and not waiting and (strict or not counts["done"]):
+        raise SystemExit(EXIT_FAILURE)
 
 
 def run_embedded_cli(settings: Settings, manifest: Path, *, poster_dir: Path | None,
                      run_name: str | None, workers: int | None, limit: int | None,
-                     analysis: bool = True) -> str:
-    """``posterlab run``: a progress bar over :func:`posterlab.service.run_manifest`."""
+                     analysis: bool = True, quiet: bool = False
+                     ) -> tuple[str, dict[str, int]]:
+    """``posterlab run``: a progress bar over :func:`posterlab.service.run_manifest`;
+    the run's name and the posters done and failed now."""
     from posterlab.service.runs import run_manifest
 
-    out = console(stderr=True)
-    with open_store(settings, create=True) as store, _progress() as progress:
+    out = console(stderr=True, quiet=quiet)
+    with open_store(settings, create=True) as store, _progress(quiet) as progress:
         bar = progress.add_task("posters", total=None, detail="")
         counts = {"done": 0, "failed": 0}
 
@@ -114,14 +155,14 @@ def run_embedded_cli(settings: Settings, manifest: Path, *, poster_dir: Path | N
         done = run_manifest(store, manifest, run_name=run_name, poster_dir=poster_dir,
                             workers=workers, limit=limit, analysis=analysis,
                             on_start=started, on_progress=tick)
+        progress.stop()
         if done.interrupted:
-            progress.stop()
             out.print(f"[yellow]interrupted[/]: {done.done + done.failed} posters finished; "
                       "run the same command again to process the rest")
             raise SystemExit(130)
-        progress.stop()
-        print_summary(store, done.name)
-    return done.name
+        if not quiet:
+            print_summary(store, done.name)
+    return done.name, {"done": done.done, "failed": done.failed}
 
 
 @cli.command()
@@ -175,31 +216,42 @@ def demo(n_posters: int, out_dir: Path, db: str | None, workers: int | None) -> 
 @broker_option
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Only the first N rows of the manifest.")
+@skip_checks_option
+@json_option
 @wrap_errors
 def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str | None,
-            broker: str | None, limit: int | None) -> None:
+            broker: str | None, limit: int | None, skip_checks: bool, as_json: bool) -> None:
     """Queue a manifest's posters for `posterlab worker` processes.
 
     Streams the manifest in batches (constant memory) and publishes the posters in
-    chunks; enqueuing the same manifest twice adds nothing.
+    chunks; enqueuing the same manifest twice adds nothing. Exits 1 when the posters
+    could not be published (the rows read are kept: run it again).
 
     \b
     Examples:
       posterlab enqueue ../shared/data/posters/index.csv
       posterlab enqueue movies.csv --db postgresql://postgres@db/posterlab --broker redis://q:6379/0
+      posterlab enqueue movies.csv --json | jq .queued
     """
     from posterlab.manifest import count_rows
+    from posterlab.service.inspect import summary
     from posterlab.service.runs import enqueue_manifest
 
     settings = settings_from(db=db, broker=broker)
+    preflight(settings, skip_checks, create=True, broker=True, faces=True, manifest=manifest,
+              poster_dir=poster_dir)
     total = count_rows(manifest) if manifest.is_file() else None
-    with open_store(settings, create=True) as store, _progress() as progress:
+    with open_store(settings, create=True) as store, _progress(as_json) as progress:
         bar = progress.add_task("enqueue", total=min(total, limit or total) if total else None,
                                 detail="")
         done = enqueue_manifest(
             store, manifest, run_name=run_name, poster_dir=poster_dir, limit=limit,
             on_rows=lambda rows, sent: progress.update(bar, advance=rows,
                                                        detail=f"{sent} messages"))
+        result = {**summary(store, done.run_id), **asdict(done)}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
     extra = f", {done.republished} waiting posters re-published" if done.republished else ""
     console(stderr=True).print(
         f"run [bold]{escape(done.name)}[/]: {done.rows} rows read, {done.queued} posters "
@@ -208,7 +260,7 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
         "Follow it with `posterlab status --watch`.")
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": False})
 @click.option("--queues", "-Q", default=",".join(QUEUES), show_default=True,
               help="Comma-separated queues to consume.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=None,
@@ -220,20 +272,27 @@ def enqueue(manifest: Path, poster_dir: Path | None, run_name: str | None, db: s
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork",
               show_default=True)
+@skip_checks_option
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- CELERY_ARGS]")
 @wrap_errors
 def worker(queues: str, concurrency: int | None, db: str | None, broker: str | None,
-           hostname: str | None, loglevel: str, pool: str) -> None:
+           hostname: str | None, loglevel: str, pool: str, skip_checks: bool,
+           celery_args: tuple[str, ...]) -> None:
     """Run a Celery worker for posterlab's queues (start as many as you like, anywhere).
 
     Every worker host needs the same database, broker and blob folder (a shared volume).
+    Options after `--` go to `celery worker` as they are (-E for Flower's task events,
+    --autoscale, --max-tasks-per-child, ...).
 
     \b
     Examples:
       posterlab worker                                  # every queue, all cores
       posterlab worker -Q extract -c 8                  # scale feature extraction alone
       posterlab worker -Q faces -c 2 --db postgresql://postgres@db/posterlab
+      posterlab worker -Q extract -- -E --autoscale 8,2 # Celery's own options
     """
     from posterlab.workers.celery_app import create_app
+    from posterlab.workers.heartbeat import Heartbeat
     from posterlab.workers.process import preload
 
     chosen = [q.strip() for q in queues.split(",") if q.strip()]
@@ -242,7 +301,7 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
         raise click.BadParameter(f"unknown queue(s) {unknown}; choose from {list(QUEUES)}",
                                  param_hint="--queues")
     settings = settings_from(db=db, broker=broker)
-    open_store(settings, create=False).close()  # refuse an out-of-date schema now
+    preflight(settings, skip_checks, broker=True, faces=Stage.FACES.queue in chosen)
     side = None
     if pool == "prefork" and Stage.FETCH.queue in chosen and len(chosen) > 1:
         # downloads wait on the network: a thread worker beside the pool takes them, so
@@ -257,7 +316,8 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
     if concurrency:
         argv += ["-c", str(concurrency)]
     try:
-        app.worker_main(argv=argv)
+        with Heartbeat(settings, node, chosen):
+            app.worker_main(argv=[*argv, *celery_args])
     finally:
         if side is not None:
             _stop(side)

@@ -14,6 +14,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from posterlab.cli.common import console
+from posterlab.stages import TERMINAL
 
 if TYPE_CHECKING:
     from posterlab.service.store import Store
@@ -41,23 +42,45 @@ def status_table(status: dict[str, Any]) -> Table:
     return table
 
 
+def workers_table(status: dict[str, Any]) -> Table:
+    """The worker nodes seen lately: host, queues, posters of this run in the last minute."""
+    table = Table(title="workers", title_justify="left")
+    table.add_column("worker", overflow="fold")
+    table.add_column("host", overflow="fold")
+    table.add_column("queues", overflow="fold")
+    table.add_column("posters (last minute)", justify="right")
+    table.add_column("last seen", no_wrap=True)
+    for w in status.get("workers", []):
+        table.add_row(escape(w["name"]), escape(w["hostname"]), ",".join(w["queues"]),
+                      str(w["posters_last_minute"]), w["last_seen"][11:19] + " UTC")
+    return table
+
+
+def status_view(status: dict[str, Any]) -> Group:
+    """``posterlab status``: the counts, and the workers when any were seen."""
+    parts: list[Any] = [status_table(status)]
+    if status.get("workers"):
+        parts.append(workers_table(status))
+    return Group(*parts)
+
+
 def watch_view(status: dict[str, Any]) -> Group:
     """The ``status --watch`` screen: a progress bar over the table."""
-    finished = status["counts"]["done"] + status["counts"]["failed"]
+    finished = sum(status["counts"].get(end, 0) for end in TERMINAL)
     eta = status["eta_seconds"]
     line = Table.grid(padding=(0, 1))
     line.add_row(ProgressBar(total=max(1, status["total"]), completed=finished, width=50),
                  f"{finished}/{status['total']}",
                  f"{status['posters_per_second']:.1f}/s",
                  f"ETA {eta:.0f}s" if eta is not None else "")
-    return Group(line, status_table(status))
+    return Group(line, status_view(status))
 
 
 def failures_table(found: dict[str, Any]) -> Table:
     table = Table(title=f"failures of run {escape(found['run'])}", title_justify="left")
-    table.add_column("reason")
+    table.add_column("reason", overflow="fold")
     table.add_column("posters", justify="right")
-    table.add_column("examples (movie, row: error)")
+    table.add_column("examples (movie, row: error)", overflow="fold")
     for g in found["groups"]:
         ex = "\n".join(escape(f"{e['movie']}, row {e['row']}: {e['error']}")
                        for e in g["examples"])
@@ -69,7 +92,7 @@ def runs_table(found: list[dict[str, Any]]) -> Table:
     table = Table(title="runs", title_justify="left")
     for col in ("run", "mode", "total", "done", "failed", "pending", "created",
                 "analysis state"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in found:
         table.add_row(escape(r["run"]), r["mode"], str(r["total"]), str(r["counts"]["done"]),
                       str(r["counts"]["failed"]), str(r["pending"]),

@@ -9,7 +9,6 @@ from urllib.parse import quote, urlencode
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -17,7 +16,6 @@ from starlette.routing import Route
 from posterlab import service
 from posterlab.dashboard.auth import authorize_action
 from posterlab.dashboard.state import state_of
-from posterlab.service import Store
 
 T = TypeVar("T")
 MAX_REASON = 200  # characters of a retry reason (an error code or part of a message)
@@ -54,21 +52,13 @@ async def analyze(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    """Cancel the run and its analysis (:func:`cancel_run`)."""
+    """Cancel the run: its waiting posters end cancelled, then its analysis runs on what
+    is done (queued for workers; in this process, before the answer, when embedded)."""
     await authorize_action(request)
     name = request.path_params["name"]
-    await _in_thread(lambda: cancel_run(state_of(request).store, name))
-    return _back(name, "cancelled")
-
-
-def cancel_run(store: Store, name: str) -> None:
-    """The seam to ``posterlab.service.lifecycle.cancel``; 501 while it is not there."""
-    try:
-        from posterlab.service import lifecycle  # type: ignore[attr-defined]
-    except ImportError:
-        raise HTTPException(501, "cancelling a run is not available in this version of "
-                                 "posterlab") from None
-    lifecycle.cancel(store, store.find_run(name), analysis=True)
+    store = state_of(request).store
+    found = await _in_thread(lambda: service.cancel(store, name, analysis=True))
+    return _back(name, "cancelled", int(found["cancelled"]))
 
 
 async def _in_thread(call: Callable[[], T]) -> T:

@@ -3,7 +3,7 @@
 ``/api/runs`` (``runs --json``), ``/api/runs/{name}`` (``status --json``),
 ``/api/runs/{name}/live`` (status, workers and queue depths: what a run's page polls),
 ``/api/runs/{name}/failures`` (``failures --json``), ``/api/runs/{name}/posters``
-(``?offset=&limit=&order=id|rating|faces``) and ``/api/runs/{name}/posters/{movie}``.
+(``?offset=&limit=&order=id|rating|face_count``) and ``/api/runs/{name}/posters/{movie}``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def live(request: Request, name: str) -> dict[str, Any]:
     state = state_of(request)
     status = service.status(state.store, name, sweep_first=False)
     queues = state.queue_depths() if status["mode"] == "distributed" else None
-    return {"status": status, "workers": browse.workers(state.store, name),
-            "queues": queues}
+    # heartbeats of `posterlab worker` nodes, else who signed the run's recent posters
+    found = status.get("workers") or browse.workers(state.store, name)
+    return {"status": status, "workers": found, "queues": queues}
 
 
 def runs(request: Request) -> JSONResponse:

@@ -22,7 +22,7 @@ GRID_PAGE = 48  # posters per page of the results grid
 DONE_TEXT = {"retried": "{n} failed posters sent back to be processed again",
              "analysis-queued": "the analysis was queued for the workers",
              "analysis-started": "the analysis is running in the dashboard's process",
-             "cancelled": "the run was cancelled"}
+             "cancelled": "the run was cancelled: {n} waiting posters will not be processed"}
 # media types of the image formats posters come in; anything else is not shown inline
 IMAGE_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG": "image/png", b"GIF8": "image/gif",
                b"BM": "image/bmp", b"RIFF": "image/webp"}
@@ -67,8 +67,8 @@ def failures_page(request: Request) -> Response:
 def results_page(request: Request) -> Response:
     name = request.path_params["name"]
     order = request.query_params.get("order", "rating")
-    if order not in ("rating", "faces"):
-        raise InputError("order must be rating or faces")
+    if order not in ("rating", "face_count"):
+        raise InputError("order must be rating or face_count")
     offset = max(0, query_int(request, "offset", 0))
     store = state_of(request).store
     status = service.status(store, name, sweep_first=False)

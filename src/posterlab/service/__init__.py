@@ -3,7 +3,8 @@ any other front end. Each function takes an open :class:`Store` and returns plai
 front ends parse, call one function, and render.
 """
 
-from posterlab.service.inspect import failures, list_runs, status
+from posterlab.service.inspect import failures, list_runs, status, summary
+from posterlab.service.lifecycle import cancel, delete, purge, rename
 from posterlab.service.results import analyze, export, report, report_page, results
 from posterlab.service.runs import (
     Enqueued,
@@ -21,7 +22,7 @@ from posterlab.service.store import Store, open_store, upgrade_schema
 
 __all__ = [
     "Enqueued", "Processed", "Retried", "Started", "Store", "analyze", "analyze_now",
-    "default_run_name", "enqueue_manifest", "export", "failures", "list_runs", "open_store",
-    "queue_analysis", "report", "report_page", "results", "retry", "run_manifest", "status",
-    "upgrade_schema",
+    "cancel", "default_run_name", "delete", "enqueue_manifest", "export", "failures",
+    "list_runs", "open_store", "purge", "queue_analysis", "rename", "report", "report_page",
+    "results", "retry", "run_manifest", "status", "summary", "upgrade_schema",
 ]

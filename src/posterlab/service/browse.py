@@ -25,11 +25,12 @@ MAX_PAGE = 500  # posters per page of the API
 
 def workers(store: Store, run_name: str | None = None, *, now: datetime | None = None
             ) -> list[dict[str, Any]]:
-    """Hosts that worked on the run lately: processes, posters finished in the last
-    minute, posters touched in the window, last seen (ISO), most recent first.
+    """Hosts that worked on the run lately, in the shape of ``status``'s heartbeats
+    (``name``, ``hostname``, ``queues``, ``posters_last_minute``, ``last_seen``), most
+    recent first, for runs whose workers send no heartbeat (the embedded runner).
 
-    Read from the posters' ``worker`` and ``updated_at`` (workers sign claims
-    ``host:pid``), over the last :data:`WORKER_WINDOW` only.
+    Read from the posters' ``worker`` and ``updated_at`` (processes sign their claims
+    ``host:pid``) over the last :data:`WORKER_WINDOW` only; ``queues`` is unknown there.
     """
     as_of = utcnow() if now is None else now
     with store.factory() as session:
@@ -39,11 +40,10 @@ def workers(store: Store, run_name: str | None = None, *, now: datetime | None =
     hosts: dict[str, dict[str, Any]] = {}
     for row in found:
         host = row["worker"].rsplit(":", 1)[0]
-        entry = hosts.setdefault(host, {"host": host, "processes": 0, "last_minute": 0,
-                                        "touched": 0, "last_seen": row["last_seen"]})
-        entry["processes"] += 1
-        entry["last_minute"] += row["finished_last_minute"]
-        entry["touched"] += row["touched"]
+        entry = hosts.setdefault(host, {"name": host, "hostname": host, "queues": [],
+                                        "posters_last_minute": 0,
+                                        "last_seen": row["last_seen"]})
+        entry["posters_last_minute"] += row["finished_last_minute"]
         entry["last_seen"] = max(entry["last_seen"], row["last_seen"])
     return [{**h, "last_seen": h["last_seen"].isoformat()} for h in hosts.values()]
 

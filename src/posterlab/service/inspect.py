@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from posterlab.service.store import Store
-from posterlab.storage import counts, queries, runs
+from posterlab.stages import AnalysisState
+from posterlab.storage import counts, queries, runs, workers
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run
 
@@ -31,6 +32,8 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
     with store.factory() as session:
         run = runs.find_run(session, run.name)
         progress = queries.run_progress(session, run)
+        nodes = workers.seen_since(session, progress.as_of - queries.WORKER_WINDOW,
+                                   run_id=run.id, recent=progress.as_of - queries.RATE_WINDOW)
     if progress.needs_compaction:
         fold_counts(store, run.id)
     eta = progress.eta_seconds
@@ -40,6 +43,10 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
         "posters_per_second": round(progress.posters_per_second, 3),
         "eta_seconds": round(eta, 1) if eta is not None else None,
         "workers_seen": progress.workers_seen, "analysis": run.analysis_state,
+        "settled": progress.complete and AnalysisState(run.analysis_state).settled,
+        "workers": [{"name": n.name, "hostname": n.hostname, "queues": n.queues.split(","),
+                     "posters_last_minute": n.posters_last_minute,
+                     "last_seen": n.last_seen.isoformat()} for n in nodes],
         "created_at": _iso(run.created_at), "finished_at": _iso(run.finished_at),
         "swept": swept,
     }
@@ -49,6 +56,21 @@ def fold_counts(store: Store, run_id: int) -> None:
     """Fold the run's count deltas (PostgreSQL) so the next read sums a few rows."""
     with transaction(store.factory) as session:
         counts.compact(session, run_id)
+
+
+def summary(store: Store, run: int | str | None) -> dict[str, Any]:
+    """The short account of a run that every ``--json`` of a command that changes runs
+    starts with: ``run``, ``mode``, ``total``, ``counts``, ``failures`` (reason -> posters),
+    ``analysis`` (its state) and ``database`` (where the rows went, no password)."""
+    with store.factory() as session:
+        found = runs.get_run(session, run) if isinstance(run, int) else runs.find_run(
+            session, run)
+        by_status = queries.status_counts(session, found.id)
+        groups = queries.failure_groups(session, found.id, examples=0)
+    return {"run": found.name, "mode": found.mode, "total": found.total, "counts": by_status,
+            "failures": {g["code"] or "unknown": g["count"] for g in groups},
+            "analysis": found.analysis_state,
+            "database": store.settings.redacted()["database_url"]}
 
 
 def _iso(value: datetime | None) -> str | None:

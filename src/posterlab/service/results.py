@@ -27,11 +27,13 @@ def results(store: Store, run_name: str | None = None, *, vectors: bool = True
 def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None, *,
            columns: Sequence[str] | None = None, vectors: bool = False) -> int:
     """Write the run's rows as csv, parquet or json (streamed); the number of rows."""
-    if out is not None:
+    if out is not None:  # a missing folder is made, as `report --out` does
         folder = Path(out).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise InputError(f"cannot write {out}: the folder {folder} does not exist; "
-                             "create it first or choose another --out")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot write {out}: the folder {folder} cannot be made "
+                             f"({exc.strerror}); choose another --out") from None
     with store.factory() as session:
         run = runs.find_run(session, run_name)
         rows = iter_results(session, run, vectors=vectors or fmt in ("parquet", "json"),

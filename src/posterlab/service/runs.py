@@ -87,12 +87,15 @@ def process(store: Store, run_id: int, name: str, *, workers: int | None = None,
     summary = run_embedded(store.factory, store.settings, run_id, workers=workers,
                            on_progress=on_progress)
     analyzed = False
-    if not summary.interrupted and analysis:
-        run = store.find_run(name)
-        if run.pending == 0 and run.analysis_state in (AnalysisState.NONE,
-                                                        AnalysisState.QUEUED):
-            analyze_now(store, run_id)
-            analyzed = True
+    run = store.find_run(name)
+    due = run.pending == 0 and run.analysis_state in (
+        AnalysisState.NONE, AnalysisState.QUEUED, AnalysisState.SKIPPED)
+    if not summary.interrupted and due and analysis:
+        analyze_now(store, run_id)
+        analyzed = True
+    elif not summary.interrupted and due:  # claimed by the last poster, but not wanted
+        with transaction(store.factory) as session:
+            runs.skip_analysis(session, run_id)
     return Processed(name, run_id, summary.done, summary.failed, summary.interrupted,
                      analyzed)
 
@@ -135,6 +138,7 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
     """
     from kombu.exceptions import OperationalError
 
+    from posterlab.service.checks import check_broker
     from posterlab.workers.celery_app import create_app, publish
     from posterlab.workers.sweeper import sweep
 
@@ -153,6 +157,8 @@ def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = Non
                               run_name=name, mode="distributed", poster_dir=poster_dir,
                               limit=limit, on_batch=on_batch)
         swept = sweep(app, store.factory, store.settings, ingested.run_id, unclaimed_after=0)
+        if (problem := check_broker(store.settings)) is not None:  # sweep stays quiet
+            raise OperationalError(problem)
     except OperationalError as exc:
         raise broker_unreachable(store, exc, "run the same `posterlab enqueue` again") from None
     return _enqueued(name, ingested, sent, swept.posters)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings, redact_url
@@ -40,12 +42,19 @@ class Store:
             return runs.find_run(session, name)
 
 
-def open_store(settings: Settings, *, create: bool = False, readonly: bool = False) -> Store:
+def open_store(settings: Settings, *, create: bool = False, readonly: bool = False,
+               existing: bool = False) -> Store:
     """Open the database of ``settings``; check its schema (create it if ``create``).
+
+    With ``existing``, a SQLite file that is not there is an error naming the databases
+    nearby, and nothing is created (no file, no folder): what commands that only look
+    at runs use.
 
     Raises :class:`~posterlab.errors.PosterlabError` with what to do when the database
     cannot be reached or its schema is not this version's.
     """
+    if existing:
+        require_database(settings.database_url)
     engine = make_engine(settings.database_url, readonly=readonly)
     try:
         ensure_schema(engine, create=create)
@@ -69,3 +78,32 @@ def upgrade_schema(settings: Settings) -> tuple[str | None, str | None]:
         return before, current_revision(engine)
     finally:
         engine.dispose()
+
+
+NEARBY = ("*.db", "*.sqlite", "*/*.db", "*/*.sqlite")  # where a lost database usually is
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def require_database(url: str, here: Path | None = None) -> None:
+    """Raise :class:`PosterlabError` when ``url`` is a SQLite file that does not exist,
+    saying where it looked and which databases are near ``here`` (the working folder)."""
+    path = sqlite_path(url)
+    if path is None or path.is_file():
+        return
+    base = Path.cwd() if here is None else here
+    near = sorted({str(p.relative_to(base)) for pattern in NEARBY for p in base.glob(pattern)
+                   if p.is_file()})[:5]
+    hint = (f"databases nearby: {', '.join(near)} (pass one as --db sqlite:///PATH)" if near
+            else "start a run with `posterlab run MANIFEST` or `posterlab demo`")
+    raise PosterlabError(f"no database at {path.resolve()} (POSTERLAB_DATABASE_URL or --db); "
+                         f"{hint}", code="storage")

@@ -12,14 +12,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from posterlab.stages import TERMINAL
+from posterlab.stages import WORKED, End
 from posterlab.storage.models import SCALAR_COLUMNS, FaceRow, FeatureRow, Poster, Run
 
 # how a page of posters may be ordered: name -> ORDER BY
 POSTER_ORDERS = {
     "id": (Poster.id,),
     "rating": (Poster.score.desc(), Poster.id),
-    "faces": (Poster.face_count.desc(), Poster.id),
+    "face_count": (Poster.face_count.desc(), Poster.id),
 }
 POSTER_FIELDS = (Poster.id, Poster.movie_key, Poster.imdb_id, Poster.row, Poster.title,
                  Poster.score, Poster.genres, Poster.status, Poster.error, Poster.error_code,
@@ -35,7 +35,7 @@ def worker_activity(session: Session, run_id: int, *, since: datetime, minute_ag
     last touched in the window, and those it finished since ``minute_ago``.
     """
     finished = func.sum(((Poster.updated_at >= minute_ago)
-                         & Poster.status.in_(TERMINAL)).cast(Poster.id.type))
+                         & Poster.status.in_(WORKED)).cast(Poster.id.type))
     rows = session.execute(
         select(Poster.worker, func.max(Poster.updated_at), func.count(), finished)
         .where(Poster.run_id == run_id, Poster.updated_at >= since,
@@ -53,7 +53,7 @@ def posters_page(session: Session, run_id: int, *, offset: int, limit: int,
     """
     stmt = select(*POSTER_FIELDS).where(Poster.run_id == run_id)
     if done_only:
-        stmt = stmt.where(Poster.status == TERMINAL[0])
+        stmt = stmt.where(Poster.status == End.DONE)
     rows = session.execute(stmt.order_by(*POSTER_ORDERS[order]).offset(offset).limit(limit))
     return [dict(r._mapping) for r in rows]
 

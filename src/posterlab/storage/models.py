@@ -7,6 +7,9 @@
 - ``features``: content-addressed by (sha256, feature_version): identical bytes are
   analysed once, across runs; a change of preprocessing parameters makes a new version.
 - ``faces``: the face-API cache, by (sha256, detector cache key).
+- ``workers``: one heartbeat row per ``posterlab worker`` node (``posterlab status``).
+- ``results`` (a view, made by migration 0003): one row per poster with its run's name,
+  face count and scalar features, for SQL users.
 - ``run_counts``: a run's posters by status with their face-API totals, kept by triggers
   on ``posters`` (migration 0003); read through :mod:`posterlab.storage.counts`.
 """
@@ -149,3 +152,21 @@ class RunCount(Base):
     cache_hits: Mapped[int] = mapped_column(Integer)
     rate_limited: Mapped[int] = mapped_column(Integer)
     retries: Mapped[int] = mapped_column(Integer)
+
+
+class WorkerRow(Base):
+    """A ``posterlab worker`` node's heartbeat: who it is, what it consumes, when last seen.
+
+    ``processes`` lists the ``host:pid`` names its processes sign posters with
+    (``posters.worker``), so its recent posters can be counted.
+    """
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    queues: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    processes: Mapped[list[Any]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -77,7 +77,9 @@ def add_posters(session: Session, run_id: int, refs: Sequence[PosterRef]) -> Add
     failed = len(rows) - len(queued)
     session.execute(plain_update(Run).where(Run.id == run_id).values(
         total=Run.total + len(rows), pending=Run.pending + len(queued),
-        finished_at=None if queued else Run.finished_at))
+        finished_at=None if queued else Run.finished_at,
+        # new work makes the stored analysis out of date: it is due again at the end
+        analysis_state="none" if queued else Run.analysis_state))
     return Added(queued, failed, len(refs) - len(rows))
 
 
@@ -292,6 +294,32 @@ def requeue_failed(session: Session, run_id: int, *, reason: str | None = None) 
         session.execute(plain_update(Run).where(Run.id == run_id).values(
             pending=Run.pending + len(ids), finished_at=None, analysis_state="none"))
     return ids
+
+
+def describe(session: Session, poster_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(run name, movie key, error code or "") of these posters, by id, for log lines."""
+    if not poster_ids:
+        return {}
+    rows = session.execute(
+        select(Poster.id, Run.name, Poster.movie_key, Poster.error_code)
+        .join(Run, Run.id == Poster.run_id).where(Poster.id.in_(list(poster_ids))))
+    return {r.id: (r.name, r.movie_key, r.error_code or "") for r in rows}
+
+
+def cancel_pending(session: Session, run_id: int, *, reason: str) -> int:
+    """End every poster of the run still at a pending stage as ``cancelled``.
+
+    Messages already queued for them then find them past their stage and do nothing; a
+    worker in the middle of one finishes its work, and its conditional update moves
+    nothing. Returns how many posters were cancelled (taken off the run's counter).
+    """
+    moved = cast(CursorResult[Any], session.execute(
+        plain_update(Poster).where(Poster.run_id == run_id, Poster.status.in_(PENDING))
+        .values(status=End.CANCELLED, error=reason, error_code=End.CANCELLED.value,
+                claimed_at=None, updated_at=utcnow()))).rowcount
+    if moved:
+        _count_down(session, run_id, moved)
+    return int(moved)
 
 
 def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,

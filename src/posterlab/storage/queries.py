@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
-from posterlab.stages import PENDING, TERMINAL
+from posterlab.stages import PENDING, TERMINAL, WORKED
 from posterlab.storage.counts import read_counts
 from posterlab.storage.models import (
     SCALAR_COLUMNS,
@@ -53,7 +53,7 @@ def count_posters(session: Session, run_id: int) -> dict[str, int]:
 
 def recent_finished(session: Session, run_id: int, since: datetime
                     ) -> tuple[int, datetime | None, datetime | None]:
-    """Posters of the run that ended (done or failed) at or after ``since``.
+    """Posters of the run that a worker ended (done or failed) at or after ``since``.
 
     Returns
     -------
@@ -64,7 +64,7 @@ def recent_finished(session: Session, run_id: int, since: datetime
     count, first, last = session.execute(select(
         func.count(), func.min(Poster.updated_at), func.max(Poster.updated_at)).where(
         Poster.run_id == run_id, Poster.updated_at >= since,
-        Poster.status.in_(TERMINAL))).one()
+        Poster.status.in_(WORKED))).one()
     return int(count), first, last
 
 

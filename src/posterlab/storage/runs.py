@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from posterlab.errors import StorageError
 from posterlab.storage._sql import dialect_insert, plain_update
-from posterlab.storage.models import Run, utcnow
+from posterlab.storage.models import Poster, Run, utcnow
 
 
 def get_or_create_run(
@@ -103,3 +103,39 @@ def save_analysis(session: Session, run_id: int, *, state: str,
     session.execute(plain_update(Run).where(Run.id == run_id).values(
         analysis_state=state, analysis=dict(result) if result is not None else None,
         analysis_at=utcnow()))
+
+
+def skip_analysis(session: Session, run_id: int) -> None:
+    """Mark the run's analysis ``skipped``: nothing will queue it unless asked by hand."""
+    session.execute(plain_update(Run).where(Run.id == run_id).values(
+        analysis_state="skipped", analysis_at=utcnow()))
+
+
+def delete_run(session: Session, run_id: int) -> int:
+    """Delete a run and its posters; the number of posters deleted.
+
+    The content-addressed caches (features by image, faces by image) are shared by runs
+    and stay.
+    """
+    posters = session.scalar(select(func.count()).select_from(Poster)
+                             .where(Poster.run_id == run_id))
+    quiet = {"synchronize_session": False}
+    session.execute(delete(Poster).where(Poster.run_id == run_id).execution_options(**quiet))
+    session.execute(delete(Run).where(Run.id == run_id).execution_options(**quiet))
+    return int(posters or 0)
+
+
+def rename_run(session: Session, old: str, new: str) -> Run:
+    """Give the run called ``old`` the name ``new``.
+
+    Raises
+    ------
+    StorageError
+        When there is no run ``old``, or a run is already called ``new``.
+    """
+    run = find_run(session, old)
+    if session.scalar(select(Run.id).where(Run.name == new)) is not None:
+        raise StorageError(f"there is already a run called {new!r}; choose another name "
+                           "or `posterlab delete --run` it first")
+    session.execute(plain_update(Run).where(Run.id == run.id).values(name=new))
+    return run

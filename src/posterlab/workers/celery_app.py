@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from posterlab.config import Settings
 from posterlab.pipeline import StageContext, Transition, analyze_run, backoff, run_batch
 from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
+from posterlab.storage import posters
 from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,28 @@ def handle(app: Celery, stage: Stage, poster_ids: Any, attempt: Any) -> None:
             publish(app, stage, chunk, attempt=attempt,
                     countdown=backoff(1) + DB_RETRY_COUNTDOWN)
             continue
+        log_moves(factory, stage, moved)
         follow(app, moved)
+
+
+def log_moves(factory: sessionmaker[Session], stage: Stage, moved: Sequence[Transition]
+              ) -> None:
+    """One log line per poster that ended or waits for a retry, naming its run and movie
+    (the others at DEBUG): what an operator greps a worker's log for."""
+    loud = [t for t in moved if t.terminal or t.delay is not None]
+    if not moved or not (loud or log.isEnabledFor(logging.DEBUG)):
+        return
+    with factory() as session:
+        names = posters.describe(session, [t.poster_id for t in moved])
+    for t in moved:
+        run, movie, code = names.get(t.poster_id, ("?", "?", ""))
+        if t.terminal:
+            log.info("run %s movie %s: %s%s", run, movie, t.terminal, f" ({code})" if code else "")
+        elif t.delay is not None:
+            log.info("run %s movie %s: %s again in %.0fs (attempt %d)", run, movie,
+                     t.stage, t.delay, t.attempt)
+        else:
+            log.debug("run %s movie %s: %s -> %s", run, movie, stage, t.stage)
 
 
 def valid_ids(value: Any) -> list[int]:

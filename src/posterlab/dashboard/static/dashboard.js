@@ -63,7 +63,9 @@
     }
     rows.forEach(function (cells) {
       var tr = document.createElement("tr");
-      cells.forEach(function (c, i) { tr.appendChild(cell(i === 0 ? "th" : "td", c, i ? "n" : "")); });
+      cells.forEach(function (c, i) {
+        tr.appendChild(cell(i === 0 ? "th" : "td", c, typeof c === "number" ? "n" : ""));
+      });
       body.appendChild(tr);
     });
   }
@@ -79,7 +81,8 @@
     if (progress) { progress.max = Math.max(1, s.total); progress.value = ended; }
     stages(s);
     table("workers", data.workers.map(function (w) {
-      return [w.host, w.processes, w.last_minute, w.touched, w.last_seen.slice(0, 19).replace("T", " ")];
+      return [w.name, w.hostname, (w.queues || []).join(", "), w.posters_last_minute,
+              w.last_seen.slice(0, 19).replace("T", " ")];
     }), "no worker lately");
     if (data.queues) {
       table("queues", Object.keys(data.queues).map(function (q) { return [q, data.queues[q]]; }), "");

@@ -13,7 +13,7 @@ read touches a handful of rows.
   per status now and then (``storage.counts.compact``).
 
 Revision ID: 0003_run_counts
-Revises: 0002
+Revises: 0003_workers
 Create Date: 2026-12-02 17:30:00
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0003_run_counts'
-down_revision = '0002'
+down_revision = '0003_workers'
 branch_labels = None
 depends_on = None
 
