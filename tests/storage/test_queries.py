@@ -39,9 +39,9 @@ def test_counts_name_every_state_even_when_empty(
     _finished_run(factory, run_id, ref)
     with factory() as s:
         assert queries.status_counts(s, run_id) == {
-            "fetch": 1, "extract": 1, "faces": 0, "done": 2, "failed": 1}
+            "fetch": 1, "extract": 1, "faces": 0, "done": 2, "failed": 1, "cancelled": 0}
         assert queries.status_counts(s, run_id + 1) == {
-            "fetch": 0, "extract": 0, "faces": 0, "done": 0, "failed": 0}
+            "fetch": 0, "extract": 0, "faces": 0, "done": 0, "failed": 0, "cancelled": 0}
 
 
 def test_face_figures_add_up_over_one_run_only(
@@ -130,8 +130,9 @@ def test_failures_are_grouped_by_code_with_a_few_examples(
     with factory() as s:
         groups = queries.failure_groups(s, run_id, examples=2)
     assert [(g["code"], g["count"]) for g in groups] == [("fetch-timeout", 4), ("image-empty", 1)]
-    assert groups[0]["examples"] == [{"movie": "1000", "row": 0, "error": "fetch-timeout: 0"},
-                                     {"movie": "1001", "row": 1, "error": "fetch-timeout: 1"}]
+    assert groups[0]["examples"] == [
+        {"movie": "1000", "row": 0, "title": "Movie 0", "error": "fetch-timeout: 0"},
+        {"movie": "1001", "row": 1, "title": "Movie 1", "error": "fetch-timeout: 1"}]
 
 
 def test_results_have_one_row_per_poster_with_the_features_of_the_run_version(

@@ -97,7 +97,7 @@ def test_timestamps_written_by_hand_in_sql_read_back_aware_utc(
 def test_every_timestamp_column_of_the_schema_is_utc_aware() -> None:
     columns = [c for table in Base.metadata.tables.values() for c in table.columns
                if isinstance(c.type, (DateTime, UTCDateTime))]
-    assert len(columns) == 9  # lease_expires_at included
+    assert len(columns) == 11  # lease_expires_at and the run counts' column included
     assert all(isinstance(c.type, UTCDateTime) for c in columns), columns
 
 

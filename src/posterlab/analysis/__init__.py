@@ -22,7 +22,7 @@ from posterlab.analysis.evaluation import evaluate
 from posterlab.analysis.groups import color_groups, face_buckets
 from posterlab.analysis.inputs import design_matrix
 from posterlab.analysis.network import MLP
-from posterlab.analysis.report import write_report
+from posterlab.analysis.report import report_html, write_report
 from posterlab.analysis.result import AnalysisResult
 from posterlab.analysis.training import TrainingHistory, TrainingOptions
 from posterlab.features_schema import HISTOGRAM_FEATURES, SCALAR_FEATURES
@@ -44,5 +44,6 @@ __all__ = [
     "evaluate",
     "face_buckets",
     "fisher_ci",
+    "report_html",
     "write_report",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "plot_feature_scatter",
     "plot_learning_curve",
     "plot_predictions",
+    "report_html",
     "write_report",
 ]
 
@@ -165,11 +166,10 @@ def write_report(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    images, captions = _save_figures(result, df, out_dir)
-    blocks = [
-        ("figure", (c[0], captions[c[0]])) if kind == "figure" else (kind, c)
-        for kind, c in _blocks(result, run_summary)
-    ]
+    images, captions = _render_figures(result, df)
+    for name, data in images.items():
+        (out_dir / name).write_bytes(data)
+    blocks = _captioned(_blocks(result, run_summary), captions)
     if result.synthetic:
         title = f"SYNTHETIC DATA -- {title}"
     page = to_html(title, blocks, images)
@@ -180,15 +180,27 @@ def write_report(
     return report
 
 
-def _save_figures(
-    result: AnalysisResult, df: pd.DataFrame, out_dir: Path
-) -> tuple[dict[str, bytes], dict[str, str]]:
-    """Render every plot to PNG beside the report; the PNG bytes and captions by file name."""
+def report_html(result: AnalysisResult, df: pd.DataFrame, *, title: str = "posterlab report",
+                run_summary: Mapping[str, Any] | None = None) -> str:
+    """The page :func:`write_report` writes as ``report.html``, as a string (no file)."""
+    images, captions = _render_figures(result, df)
+    if result.synthetic:
+        title = f"SYNTHETIC DATA -- {title}"
+    return to_html(title, _captioned(_blocks(result, run_summary), captions), images)
+
+
+def _captioned(blocks: list[Block], captions: Mapping[str, str]) -> list[Block]:
+    return [("figure", (c[0], captions[c[0]])) if kind == "figure" else (kind, c)
+            for kind, c in blocks]
+
+
+def _render_figures(result: AnalysisResult, df: pd.DataFrame
+                    ) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Every plot as PNG bytes, and its caption, by file name."""
     images: dict[str, bytes] = {}
     captions: dict[str, str] = {}
     for name, (caption, fig) in _figures(result, df).items():
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=100)
         images[name], captions[name] = buffer.getvalue(), caption
-        (out_dir / name).write_bytes(images[name])
     return images, captions

@@ -15,7 +15,8 @@ from posterlab.errors import PosterlabError
 
 
 def _register() -> None:
-    from posterlab.cli import analysis, faceapi, lifecycle, ops, processing  # noqa: F401  (commands attach)
+    # importing the modules attaches their commands to cli
+    from posterlab.cli import analysis, dashboard, faceapi, lifecycle, ops, processing  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> None:

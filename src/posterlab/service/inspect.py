@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from posterlab.service.store import Store
-from posterlab.stages import PENDING, AnalysisState
-from posterlab.storage import queries, runs, workers
+from posterlab.stages import AnalysisState
+from posterlab.storage import counts, queries, runs, workers
+from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run
 
 
@@ -33,6 +34,8 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
         progress = queries.run_progress(session, run)
         nodes = workers.seen_since(session, progress.as_of - queries.WORKER_WINDOW,
                                    run_id=run.id, recent=progress.as_of - queries.RATE_WINDOW)
+    if progress.needs_compaction:
+        fold_counts(store, run.id)
     eta = progress.eta_seconds
     return {
         "run": run.name, "mode": run.mode, "total": run.total, "counts": dict(progress.counts),
@@ -49,6 +52,12 @@ def status(store: Store, run_name: str | None = None, *, sweep_first: bool = Tru
     }
 
 
+def fold_counts(store: Store, run_id: int) -> None:
+    """Fold the run's count deltas (PostgreSQL) so the next read sums a few rows."""
+    with transaction(store.factory) as session:
+        counts.compact(session, run_id)
+
+
 def summary(store: Store, run: int | str | None) -> dict[str, Any]:
     """The short account of a run that every ``--json`` of a command that changes runs
     starts with: ``run``, ``mode``, ``total``, ``counts``, ``failures`` (reason -> posters),
@@ -56,9 +65,9 @@ def summary(store: Store, run: int | str | None) -> dict[str, Any]:
     with store.factory() as session:
         found = runs.get_run(session, run) if isinstance(run, int) else runs.find_run(
             session, run)
-        counts = queries.status_counts(session, found.id)
+        by_status = queries.status_counts(session, found.id)
         groups = queries.failure_groups(session, found.id, examples=0)
-    return {"run": found.name, "mode": found.mode, "total": found.total, "counts": counts,
+    return {"run": found.name, "mode": found.mode, "total": found.total, "counts": by_status,
             "failures": {g["code"] or "unknown": g["count"] for g in groups},
             "analysis": found.analysis_state,
             "database": store.settings.redacted()["database_url"]}
@@ -78,10 +87,17 @@ def failures(store: Store, run_name: str | None = None, *, examples: int = 3
 
 
 def list_runs(store: Store) -> list[dict[str, Any]]:
-    """Every run with its mode, counts, creation date and analysis state."""
+    """Every run with its mode, counts, progress, speed, ETA, dates and analysis state."""
     with store.factory() as session:
-        found = [(r, queries.status_counts(session, r.id)) for r in runs.list_runs(session)]
-    return [{"run": r.name, "mode": r.mode, "total": r.total, "counts": c,
-             "pending": sum(c.get(stage, 0) for stage in PENDING),
-             "created_at": r.created_at.isoformat(), "analysis": r.analysis_state}
-            for r, c in found]
+        found = [(r, queries.run_progress(session, r)) for r in runs.list_runs(session)]
+    return [_run_entry(r, p) for r, p in found]
+
+
+def _run_entry(run: Run, progress: queries.RunProgress) -> dict[str, Any]:
+    eta = progress.eta_seconds
+    return {"run": run.name, "mode": run.mode, "total": run.total,
+            "counts": dict(progress.counts), "pending": progress.pending,
+            "posters_per_second": round(progress.posters_per_second, 3),
+            "eta_seconds": round(eta, 1) if eta is not None else None,
+            "created_at": run.created_at.isoformat(), "finished_at": _iso(run.finished_at),
+            "analysis": run.analysis_state}

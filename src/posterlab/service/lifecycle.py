@@ -17,6 +17,7 @@ from posterlab.service.store import Store
 from posterlab.stages import QUEUES
 from posterlab.storage import posters, runs
 from posterlab.storage.engine import transaction
+from posterlab.storage.models import FaceRow, FeatureRow
 
 CANCEL_REASON = "cancelled: the run was cancelled before this poster finished"
 MAX_NAME = 200  # the width of runs.name
@@ -75,7 +76,7 @@ def delete(store: Store, run: str | None) -> dict[str, Any]:
         name = found.name
         deleted = runs.delete_run(session, found.id)
     return {"run": name, "deleted": {"runs": 1, "posters": deleted},
-            "kept": ["features", "face answers", "blobs"],
+            "kept": [FeatureRow.__tablename__, FaceRow.__tablename__, "blobs"],
             "database": store.settings.redacted()["database_url"]}
 
 

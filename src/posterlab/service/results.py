@@ -60,9 +60,29 @@ def analyze(store: Store, run_name: str | None = None, *, stored: bool = False,
 def report(store: Store, run_name: str | None, out_dir: Path,
            options: AnalysisOptions | None = None) -> Path:
     """Write report.html (self-contained), report.md and the plots; the HTML file."""
+    from posterlab.analysis import write_report
+
+    name, done, summary, result = _report_inputs(store, run_name, options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_report(result, done, out_dir, title=f"posterlab report: run {name}",
+                        run_summary=summary)
+
+
+def report_page(store: Store, run_name: str | None = None) -> str:
+    """The run's report.html, as a string: the same figures and tables, no file."""
+    from posterlab.analysis import report_html
+
+    name, done, summary, result = _report_inputs(store, run_name, None)
+    return report_html(result, done, title=f"posterlab report: run {name}",
+                       run_summary=summary)
+
+
+def _report_inputs(store: Store, run_name: str | None, options: AnalysisOptions | None
+                   ) -> tuple[str, pd.DataFrame, dict[str, Any], Any]:
+    """The run's name, its done posters as a frame, the summary the report opens with,
+    and the analysis of those posters."""
     import dataclasses
 
-    from posterlab.analysis import write_report
     from posterlab.analysis.analyze import AnalysisOptions
     from posterlab.analysis.analyze import analyze as analyze_frame
     from posterlab.pipeline.analysis import analysis_workers, run_provenance
@@ -78,6 +98,4 @@ def report(store: Store, run_name: str | None, out_dir: Path,
     done = frame[frame["status"] == End.DONE].reset_index(drop=True)
     options = options or AnalysisOptions(workers=analysis_workers())
     result = analyze_frame(done, dataclasses.replace(options), provenance=prov)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    title = f"posterlab report: run {run.name}"
-    return write_report(result, done, out_dir, title=title, run_summary=summary)
+    return run.name, done, summary, result

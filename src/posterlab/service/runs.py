@@ -118,6 +118,27 @@ def analyze_now(store: Store, run_id: int, options: AnalysisOptions | None = Non
     return analyze_run(store.factory, run_id, options)
 
 
+def queue_analysis(store: Store, run_name: str | None = None) -> bool:
+    """Ask for the run's analysis again: queued for the workers of a distributed run
+    (True), or, for an embedded run, left to the caller to run with :func:`analyze_now`
+    (False: nothing was changed)."""
+    run = store.find_run(run_name)
+    if run.mode != "distributed":
+        return False
+    from kombu.exceptions import OperationalError
+
+    from posterlab.workers.celery_app import create_app
+    from posterlab.workers.queues import publish_analysis
+
+    with transaction(store.factory) as session:
+        runs.claim_analysis(session, run.id, force=True)
+    try:
+        publish_analysis(create_app(store.settings), run.id)
+    except OperationalError as exc:
+        raise broker_unreachable(store, exc, "ask again") from None
+    return True
+
+
 def enqueue_manifest(store: Store, manifest: Path, *, run_name: str | None = None,
                      poster_dir: Path | None = None, limit: int | None = None,
                      on_rows: Callable[[int, int], None] | None = None) -> Enqueued:
@@ -183,9 +204,11 @@ class Retried:
 
 
 def retry(store: Store, run_name: str | None = None, *, reason: str | None = None,
-          workers: int | None = None, on_progress: Progress = None) -> Retried:
+          workers: int | None = None, on_progress: Progress = None,
+          process_here: bool = True) -> Retried:
     """Send failed posters (all, or those whose error contains ``reason``) back through
-    the pipeline: processed here for an embedded run, re-queued for a distributed one."""
+    the pipeline: processed here for an embedded run (unless ``process_here`` is False:
+    then the next ``posterlab run`` of it resumes them), re-queued for a distributed one."""
     with transaction(store.factory) as session:
         run = runs.find_run(session, run_name)
         ids = posters.requeue_failed(session, run.id, reason=reason)
@@ -206,6 +229,8 @@ def retry(store: Store, run_name: str | None = None, *, reason: str | None = Non
                 queues.send(Stage.FETCH, ids, producer=producer)
         except (OperationalError, RedisError) as exc:
             raise broker_unreachable(store, exc, "run `posterlab status`") from None
+        return Retried(name, mode, len(ids), None)
+    if not process_here:
         return Retried(name, mode, len(ids), None)
     done = process(store, run_id, name, workers=workers, on_progress=on_progress)
     return Retried(name, mode, len(ids), done)

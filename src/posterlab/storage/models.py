@@ -10,6 +10,8 @@
 - ``workers``: one heartbeat row per ``posterlab worker`` node (``posterlab status``).
 - ``results`` (a view, made by migration 0003): one row per poster with its run's name,
   face count and scalar features, for SQL users.
+- ``run_counts``: a run's posters by status with their face-API totals, kept by triggers
+  on ``posters`` (migration 0003); read through :mod:`posterlab.storage.counts`.
 """
 
 from __future__ import annotations
@@ -146,6 +148,26 @@ class FaceRow(Base):
     face_count: Mapped[int] = mapped_column(Integer)
     boxes: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RunCount(Base):
+    """Posters of a run at one status, and their face-API totals (or a delta of them).
+
+    Written only by the database's triggers on ``posters``; on PostgreSQL several rows
+    per (run, status) are summed (see :mod:`posterlab.storage.counts`).
+    """
+
+    __tablename__ = "run_counts"
+    __table_args__ = (Index("ix_run_counts_run_status", "run_id", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(20))
+    n: Mapped[int] = mapped_column(Integer)
+    api_calls: Mapped[int] = mapped_column(Integer)
+    cache_hits: Mapped[int] = mapped_column(Integer)
+    rate_limited: Mapped[int] = mapped_column(Integer)
+    retries: Mapped[int] = mapped_column(Integer)
 
 
 class WorkerRow(Base):

@@ -15,6 +15,7 @@ from sqlalchemy import Select, distinct, func, select
 from sqlalchemy.orm import Session
 
 from posterlab.stages import PENDING, TERMINAL, WORKED
+from posterlab.storage.counts import read_counts
 from posterlab.storage.models import (
     SCALAR_COLUMNS,
     FeatureRow,
@@ -23,27 +24,31 @@ from posterlab.storage.models import (
     utcnow,
 )
 
-FACE_FIGURES = ("api_calls", "cache_hits", "rate_limited", "retries")
 RATE_WINDOW = timedelta(seconds=60)   # recent completions that give the speed and the ETA
 WORKER_WINDOW = timedelta(minutes=5)  # a worker that touched a poster since is "seen"
 
 
 def status_counts(session: Session, run_id: int) -> dict[str, int]:
-    """Posters of the run by status; every pending stage, ``done`` and ``failed`` present."""
+    """Posters of the run by status; every pending stage, ``done`` and ``failed`` present.
+
+    Read from ``run_counts`` (kept by triggers), not counted over the run's posters.
+    """
+    return read_counts(session, run_id).by_status
+
+
+def face_figures(session: Session, run_id: int) -> dict[str, int]:
+    """The run's face-API figures: api_calls, cache_hits, rate_limited, retries."""
+    return read_counts(session, run_id).faces
+
+
+def count_posters(session: Session, run_id: int) -> dict[str, int]:
+    """:func:`status_counts` counted over the posters themselves (a scan of the run)."""
     rows = session.execute(
         select(Poster.status, func.count()).where(Poster.run_id == run_id)
         .group_by(Poster.status)).all()
     counts = {stage: 0 for stage in (*PENDING, *TERMINAL)}
     counts.update({status: int(n) for status, n in rows})
     return counts
-
-
-def face_figures(session: Session, run_id: int) -> dict[str, int]:
-    """The run's face-API figures: api_calls, cache_hits, rate_limited, retries."""
-    row = session.execute(
-        select(*(func.coalesce(func.sum(getattr(Poster, name)), 0) for name in FACE_FIGURES))
-        .where(Poster.run_id == run_id)).one()
-    return dict(zip(FACE_FIGURES, (int(v) for v in row), strict=True))
 
 
 def recent_finished(session: Session, run_id: int, since: datetime
@@ -85,6 +90,7 @@ class RunProgress:
     last: datetime | None
     workers_seen: int
     as_of: datetime
+    needs_compaction: bool = False  # run_counts holds many deltas (see storage.counts)
 
     @property
     def pending(self) -> int:
@@ -127,10 +133,11 @@ def run_progress(session: Session, run: Run, *, now: datetime | None = None,
     """
     as_of = utcnow() if now is None else now
     recent, first, last = recent_finished(session, run.id, as_of - rate_window)
+    counts = read_counts(session, run.id)
     return RunProgress(
-        counts=status_counts(session, run.id), faces=face_figures(session, run.id),
-        recent=recent, first=first, last=last,
-        workers_seen=workers_seen(session, run.id, as_of - worker_window), as_of=as_of)
+        counts=counts.by_status, faces=counts.faces, recent=recent, first=first, last=last,
+        workers_seen=workers_seen(session, run.id, as_of - worker_window), as_of=as_of,
+        needs_compaction=counts.needs_compaction)
 
 
 def failure_groups(session: Session, run_id: int, *, examples: int = 3
@@ -143,11 +150,12 @@ def failure_groups(session: Session, run_id: int, *, examples: int = 3
     out = []
     for code, n in groups:
         sample = session.execute(
-            select(Poster.movie_key, Poster.row, Poster.error).where(
+            select(Poster.movie_key, Poster.row, Poster.title, Poster.error).where(
                 Poster.run_id == run_id, Poster.status == "failed", Poster.error_code == code)
             .order_by(Poster.id).limit(examples)).all()
         out.append({"code": code, "count": int(n),
-                    "examples": [{"movie": r.movie_key, "row": r.row, "error": r.error}
+                    "examples": [{"movie": r.movie_key, "row": r.row, "title": r.title,
+                                  "error": r.error}
                                  for r in sample]})
     return out
 

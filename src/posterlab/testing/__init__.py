@@ -11,6 +11,8 @@ failed expectation, reported with the process's output; a benchmark catches it b
   :class:`WorkerProcess` (``posterlab worker`` in its own process group), /proc readers.
 - :mod:`~posterlab.testing.services`: :class:`RedisServer` (a private ``redis-server`` on
   a free port), :func:`pg_schema` (a PostgreSQL schema of its own), :func:`free_port`.
+- :mod:`~posterlab.testing.web`: :class:`DashboardServer` (``posterlab dashboard`` on a
+  free port) and :func:`chromium_path` (the system's browser for browser tests).
 - :mod:`~posterlab.testing.data`: :func:`sample_manifest` (small manifests cut from
   ``../shared/data``), :func:`rows` and :func:`poster_counts` (a run read back).
 - :mod:`~posterlab.testing.memory`: :class:`PeakRss` (peak RSS of a process tree) and
@@ -57,6 +59,7 @@ from posterlab.testing.services import (
     pg_schema,
     redis_server_installed,
 )
+from posterlab.testing.web import DashboardServer, chromium_path
 
 __all__ = [
     "CLI_TIMEOUT",
@@ -65,12 +68,14 @@ __all__ = [
     "RUN_TIMEOUT",
     "SHARED_REDIS",
     "STOP_TIMEOUT",
+    "DashboardServer",
     "HarnessError",
     "PeakRss",
     "Reaper",
     "RedisServer",
     "WorkerProcess",
     "children_of",
+    "chromium_path",
     "count_csv_rows",
     "cpu_seconds",
     "descendants_of",

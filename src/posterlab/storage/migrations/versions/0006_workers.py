@@ -4,7 +4,7 @@
 workers); the ``results`` view joins posters, their run and their features, one row per
 poster, for anyone querying the database with SQL.
 
-Revision ID: 0005_workers
+Revision ID: 0006_workers
 Revises: 0004_leases
 Create Date: 2026-12-02 17:40:00
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_workers"
+revision = "0006_workers"
 down_revision = "0004_leases"
 branch_labels = None
 depends_on = None
