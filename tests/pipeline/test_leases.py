@@ -71,6 +71,7 @@ def test_a_live_lease_is_kept_from_other_workers_until_it_expires_and_is_swept(e
     with transaction(env.factory) as session:  # host-a stopped renewing: it died
         assert claims.expire_leases(session) == [(pid, "fetch")]
         assert claims.expire_leases(session) == []  # taken back once, by one sweeper
+    assert env.poster(env.PNG).deliveries == 0  # a whole worker died: not charged
     assert len(_plan(env, two, env.PNG).jobs) == 1
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import CursorResult, select
+from sqlalchemy import CursorResult, case, select
 from sqlalchemy.orm import Session
 
 from posterlab.stages import PENDING
@@ -59,7 +59,9 @@ def expire_leases(session: Session, *, run_id: int | None = None, limit: int = 1
     """Take back the claims whose lease expired (their worker died): (id, stage) pairs.
 
     Conditional on the lease still being expired, so of several sweepers exactly one
-    gets each poster and re-queues it.
+    gets each poster and re-queues it. The delivery is uncounted: a lease expires when a
+    whole worker (or host) died, nobody redelivering its message; a pool child killed by
+    its poster has its message redelivered at once, and that delivery stays counted.
     """
     now = utcnow()
     where = [Poster.lease_expires_at < now, Poster.status.in_(PENDING)]
@@ -71,7 +73,8 @@ def expire_leases(session: Session, *, run_id: int | None = None, limit: int = 1
         return []
     rows = session.execute(
         plain_update(Poster).where(Poster.id.in_(ids), *where)
-        .values(lease_expires_at=None, claimed_at=None, updated_at=now)
+        .values(lease_expires_at=None, claimed_at=None, updated_at=now,
+                deliveries=case((Poster.deliveries > 0, Poster.deliveries - 1), else_=0))
         .returning(Poster.id, Poster.status)).all()
     return sorted((r.id, r.status) for r in rows)
 
