@@ -179,7 +179,8 @@ def test_tables_in_a_pipe_never_cut_a_run_name(db_url: str, here: Path) -> None:
 def test_purge_asks_first_then_empties_posterlabs_queues(broker_url: str, here: Path) -> None:
     from posterlab.config import Settings
     from posterlab.stages import Stage
-    from posterlab.workers.celery_app import create_app, publish
+    from posterlab.workers.celery_app import create_app
+    from posterlab.workers.queues import publish
 
     app = create_app(Settings(broker_url=broker_url))
     assert publish(app, Stage.FETCH, list(range(1, 600))) == 3

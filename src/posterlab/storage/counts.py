@@ -1,6 +1,6 @@
 """A run's posters by status and its face-API totals, from ``run_counts``.
 
-The table is kept by triggers on ``posters`` (migration ``0003_run_counts``), so reading
+The table is kept by triggers on ``posters`` (migration ``0007_run_counts``), so reading
 it costs a few rows whatever the size of the run. On PostgreSQL the triggers append
 deltas (no hot row for concurrent writers); :func:`compact` folds them back into one
 row per status, and readers call it when :func:`read_counts` saw many rows.
