@@ -11,5 +11,6 @@ __all__ = ["POSTER_FEATURES", "TARGET"]
 
 TARGET = "score"
 
-# face_count comes first wherever features are listed: it is the course's headline question.
-POSTER_FEATURES: tuple[str, ...] = ("face_count", *SCALAR_FEATURES)
+# face_count comes first wherever features are listed: it is the course's headline question;
+# prominent_faces (faces at least 1/10 of the poster's height) follows it.
+POSTER_FEATURES: tuple[str, ...] = ("face_count", "prominent_faces", *SCALAR_FEATURES)

@@ -4,7 +4,7 @@ front ends parse, call one function, and render.
 """
 
 from posterlab.service.inspect import failures, list_runs, status
-from posterlab.service.results import analyze, export, report, results
+from posterlab.service.results import analyze, export, face_detections, report, results
 from posterlab.service.runs import (
     Enqueued,
     Processed,
@@ -19,6 +19,6 @@ from posterlab.service.store import Store, open_store, upgrade_schema
 
 __all__ = [
     "Enqueued", "Processed", "Retried", "Started", "Store", "analyze", "default_run_name",
-    "enqueue_manifest", "export", "failures", "list_runs", "open_store", "report",
-    "results", "retry", "run_manifest", "status", "upgrade_schema",
+    "enqueue_manifest", "export", "face_detections", "failures", "list_runs", "open_store",
+    "report", "results", "retry", "run_manifest", "status", "upgrade_schema",
 ]

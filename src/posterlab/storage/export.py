@@ -22,7 +22,8 @@ from posterlab.storage.models import SCALAR_COLUMNS, Run
 from posterlab.storage.queries import results_select
 from posterlab.storage.vectors import unpack_vectors
 
-LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count")
+LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count",
+           "prominent_faces")
 CONTRACT_SCALARS = ("mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
                     "brightness", "contrast", "colorfulness")
 COLUMNS: tuple[str, ...] = (
@@ -69,7 +70,8 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
         rec = {c: m[c] for c in SCALAR_COLUMNS}
         rec.update(imdb_id=m["imdb_id"], title=m["title"], score=m["score"],
                    genres=m["genres"], status=m["status"], error=m["error"] or "",
-                   face_count=m["face_count"], sha256=m["sha256"], manifest_row=m["row"])
+                   face_count=m["face_count"], prominent_faces=m["prominent_faces"],
+                   sha256=m["sha256"], manifest_row=m["row"])
         if vectors:
             vecs = unpack_vectors(m["vectors"]) if m["vectors"] else {}
             for name in VECTOR_COLUMNS:
@@ -79,6 +81,7 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records, columns=[*COLUMNS, *VECTOR_COLUMNS] if vectors
                                       else list(COLUMNS))
     frame["face_count"] = frame["face_count"].astype("Int64")
+    frame["prominent_faces"] = frame["prominent_faces"].astype("Int64")
     frame["manifest_row"] = frame["manifest_row"].astype("Int64")
     return frame[wanted]
 
