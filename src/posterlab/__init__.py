@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "analyze", "cancel", "delete", "enqueue", "purge", "rename", "report",
-           "results", "run", "status"]
+__all__ = ["__version__", "analyze", "cancel", "delete", "enqueue", "face_detections", "purge",
+           "rename", "report", "results", "run", "status"]
 
 
 def _store(create: bool = False, readonly: bool = False, existing: bool = False,
@@ -93,6 +93,23 @@ def results(run: str | None = None, db: str | None = None, *, vectors: bool = Tr
 
     with _store(readonly=True, existing=True, database_url=db) as store:
         return run_results(store, run, vectors=vectors)
+
+
+def face_detections(run: str | None = None, db: str | None = None) -> pd.DataFrame:
+    """Every face detection of a run, scored and boxed, one row each (for notebooks).
+
+    Columns ``imdb_id, provider, score, x, y, w, h, image_height``; the local detector
+    keeps its candidates below the counting threshold too, so counts at any threshold
+    above its floor (``score >= t``) or of faces of any size need no new run.
+
+    >>> import posterlab
+    >>> d = posterlab.face_detections(db="sqlite:///posterlab.db")  # doctest: +SKIP
+    >>> d[d.score >= 0.7].groupby("imdb_id").size()                 # doctest: +SKIP
+    """
+    from posterlab.service import face_detections as run_detections
+
+    with _store(readonly=True, database_url=db) as store:
+        return run_detections(store, run)
 
 
 def analyze(run: str | None = None, *, db: str | None = None, stored: bool = False

@@ -150,6 +150,8 @@ class Settings:
     # longer than any task and retry countdown, so a slow task is not run twice
     visibility_timeout: int = 2 * 3600
     preprocess: Mapping[str, Any] = field(default_factory=dict)  # overrides of PreprocessConfig
+    # overrides of the local detector's parameters (LocalParams fields)
+    face_params: Mapping[str, Any] = field(default_factory=dict)
     # which features a new run computes: course | standard | full (features_schema.PROFILES)
     profile: str = DEFAULT_PROFILE
 
@@ -179,6 +181,7 @@ class Settings:
             "profile": self.profile,
             "max_queued": self.max_queued,
             "synthetic": self.synthetic,
+            "face_params": dict(self.face_params),
         }
 
 
@@ -198,7 +201,10 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
     (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds), ``POSTERLAB_PREPROCESS`` (a JSON
     object of :class:`~posterlab.imaging.preprocess.PreprocessConfig` overrides, e.g.
-    ``{"resize.height": 160}``; it changes the feature version, so features are recomputed).
+    ``{"resize.height": 160}``; it changes the feature version, so features are recomputed),
+    ``POSTERLAB_FACE_PARAMS`` (a JSON object of
+    :class:`~posterlab.face_params.LocalParams` overrides for the local detector, e.g.
+    ``{"conf_threshold": 0.7}``; they enter the face cache key, so faces are recounted).
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -214,6 +220,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             values[name] = number
     if env.get("POSTERLAB_PREPROCESS"):
         values["preprocess"] = _json_object(env["POSTERLAB_PREPROCESS"], "POSTERLAB_PREPROCESS")
+    if env.get("POSTERLAB_FACE_PARAMS"):
+        values["face_params"] = _json_object(env["POSTERLAB_FACE_PARAMS"],
+                                             "POSTERLAB_FACE_PARAMS")
     settings = Settings(**values).with_(**overrides)
     if isinstance(settings.face_api_rate, str):
         settings = replace(settings, face_api_rate=parse_rate(settings.face_api_rate))
@@ -285,6 +294,13 @@ def validate(settings: Settings) -> None:
             PreprocessConfig.from_mapping(settings.preprocess)
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"POSTERLAB_PREPROCESS: {exc}") from None
+    if settings.face_params:
+        from posterlab.face_params import LocalParams
+
+        try:
+            LocalParams.from_mapping(settings.face_params)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"POSTERLAB_FACE_PARAMS: {exc}") from None
     for name, key in _AT_LEAST_ONE:
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -322,10 +338,12 @@ def _json_object(text: str, name: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name} is not valid JSON ({exc.msg}); write e.g. "
-                          '\'{"resize.height": 160, "grey_bins": 32}\'') from None
+        example = ('{"conf_threshold": 0.7}' if name == "POSTERLAB_FACE_PARAMS"
+                   else '{"resize.height": 160, "grey_bins": 32}')
+        raise ConfigError(f"{name} is not valid JSON ({exc.msg}); write e.g. '{example}'"
+                          ) from None
     if not isinstance(value, dict):
-        raise ConfigError(f"{name} must be a JSON object of preprocessing parameters")
+        raise ConfigError(f"{name} must be a JSON object of parameters")
     return value
 
 

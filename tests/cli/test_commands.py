@@ -58,10 +58,13 @@ def test_export_csv_has_the_contract_columns_and_one_row_per_movie(
     target = tmp_path / "out.csv"
     run_cli("export", "--format", "csv", "--out", str(target), env=env)
     frame = pd.read_csv(target)
-    assert list(frame.columns[: len(CONTRACT)]) == CONTRACT
+    # the contract's columns in its order, prominent_faces right after face_count
+    expected = [*CONTRACT[:7], "prominent_faces", *CONTRACT[7:]]
+    assert list(frame.columns[: len(expected)]) == expected
     assert list(frame.columns) == list(COLUMNS)
     assert len(frame) == 16 and set(frame["status"]) == {"done"}
     assert frame["face_count"].sum() > 0
+    assert (frame["prominent_faces"] <= frame["face_count"]).all()
 
 
 @pytest.mark.slow

@@ -11,14 +11,15 @@ __all__ = ["OPTIONAL_FEATURES", "POSTER_FEATURES", "PRIMARY", "TARGET", "family"
 
 TARGET = "score"
 
-# face_count comes first wherever features are listed: it is the course's headline question.
-POSTER_FEATURES: tuple[str, ...] = ("face_count", *SCALAR_FEATURES)
+# face_count comes first wherever features are listed: it is the course's headline question;
+# prominent_faces (faces at least 1/10 of the poster's height) follows it.
+POSTER_FEATURES: tuple[str, ...] = ("face_count", "prominent_faces", *SCALAR_FEATURES)
 
 # The course's questions: one family for multiple testing; every other feature is
 # exploratory and adjusted apart, so that 20 partly duplicate features cannot dilute them.
 PRIMARY: tuple[str, ...] = ("face_count", "mean_r", "mean_g", "mean_b")
 # Features a run may carry beyond the stored scalars; exploratory when present.
-OPTIONAL_FEATURES: tuple[str, ...] = ("prominent_faces",)
+OPTIONAL_FEATURES: tuple[str, ...] = ()
 
 
 def family(feature: str) -> str:

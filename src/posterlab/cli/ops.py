@@ -240,10 +240,10 @@ def export(run_name: str | None, db: str | None, fmt: str, out: str | None,
            columns: str | None, vectors: bool, raw: bool) -> None:
     """Write one row per movie of a run (streamed: constant memory on any size).
 
-    Columns: imdb_id, title, score, genres, status, error, face_count, mean_r, mean_g,
-    mean_b, mean_h, mean_s, mean_v, brightness, contrast, colorfulness, year (from the
-    title's "(YYYY)"), the other scalar features, sha256, manifest_row; vectors as lists in
-    parquet/json.
+    Columns: imdb_id, title, score, genres, status, error, face_count, prominent_faces,
+    mean_r, mean_g, mean_b, mean_h, mean_s, mean_v, brightness, contrast, colorfulness,
+    year (from the title's "(YYYY)"), the other scalar features, sha256, manifest_row;
+    vectors as lists in parquet/json.
 
     \b
     Examples:

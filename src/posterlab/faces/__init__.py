@@ -38,19 +38,22 @@ def build_detector(
 ) -> FaceDetector:
     """The detector ``settings.face_provider`` names.
 
-    ``local``: :class:`~posterlab.faces.local.LocalDetector` (``redis_client`` and
-    ``session`` unused). ``http`` / ``azure``: :class:`~posterlab.faces.azure.AzureFaceClient`
-    on ``settings.face_api_url`` with a quota of ``settings.face_api_rate`` shared through
-    ``redis_client`` by every process (:class:`~.ratelimit.RedisGcraLimiter`), or held in
-    this process alone when ``redis_client`` is ``None``. ``session`` defaults to a new
-    ``requests.Session`` (one per process: sessions are not fork-safe).
+    ``local``: :class:`~posterlab.faces.local.LocalDetector` with ``settings.face_params``
+    (``redis_client`` and ``session`` unused). ``http`` / ``azure``:
+    :class:`~posterlab.faces.azure.AzureFaceClient` on ``settings.face_api_url`` with a
+    quota of ``settings.face_api_rate`` shared through ``redis_client`` by every process
+    (:class:`~.ratelimit.RedisGcraLimiter`), or held in this process alone when
+    ``redis_client`` is ``None``. ``session`` defaults to a new ``requests.Session`` (one
+    per process: sessions are not fork-safe).
     """
     # imports stay inside: `from posterlab.faces import Detection` (the store does) must
     # not load YuNet or requests
     if settings.face_provider == "local":
+        from posterlab.face_params import LocalParams
         from posterlab.faces.local import LocalDetector
 
-        return LocalDetector(max_pixels=settings.max_pixels, max_bytes=settings.max_image_bytes)
+        return LocalDetector(LocalParams.from_mapping(settings.face_params),
+                             max_pixels=settings.max_pixels, max_bytes=settings.max_image_bytes)
     if settings.face_provider not in ("http", "azure"):
         raise ValueError(f"settings.face_provider {settings.face_provider!r} is unknown")
     if not settings.face_api_url:

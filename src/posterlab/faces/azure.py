@@ -41,7 +41,7 @@ from posterlab.errors import (
     RateLimited,
 )
 from posterlab.faces.base import ApiUsage, Detection, FaceBox, attach_usage
-from posterlab.faces.images import MAX_BYTES, MIN_BYTES, api_ready_bytes
+from posterlab.faces.images import MAX_BYTES, MIN_BYTES, api_ready_bytes, image_height
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +171,12 @@ class AzureFaceClient:
     def detect(self, data: bytes) -> Detection:
         """Send ``data`` to the API and return its faces with the cost of getting them.
 
-        Failures raise with their cost attached: see :func:`~.base.usage_of`.
+        Both features come from the boxes answered: the count, and the prominent faces
+        against the height of the image sent. Failures raise with their cost attached:
+        see :func:`~.base.usage_of`.
         """
         body, content_type = api_ready_bytes(data)
+        height = image_height(body)
         calls = throttled = retries = 0
         try:
             for attempt in range(self._policy.max_retries + 1):
@@ -190,7 +193,7 @@ class AzureFaceClient:
                 else:
                     calls += 1
                     return Detection(faces, api_calls=calls, rate_limited=throttled,
-                                     retries=retries)
+                                     retries=retries, image_height=height)
             raise AssertionError("unreachable: the last attempt returns or raises")
         except FaceApiError as exc:
             raise attach_usage(exc, ApiUsage(calls, throttled, retries)) from None

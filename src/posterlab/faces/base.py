@@ -4,12 +4,19 @@ A detector turns image bytes into a :class:`Detection`: the faces found, plus th
 counters the store shows per poster (HTTP calls paid for, 429 answers seen, retries).
 Errors are those of :mod:`posterlab.errors`; a failed call still carries its counters
 in :func:`usage_of`, because failed calls are billed too.
+
+Two features come from the faces: ``face_count`` (every face) and ``prominent_faces``
+(faces at least :data:`PROMINENT_FRACTION` of the image's height), both from the boxes,
+so every provider fills them the same way.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+# A face is prominent when its box is at least this fraction of the image's height.
+PROMINENT_FRACTION = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,19 +44,52 @@ class ApiUsage:
     retries: int = 0
 
 
+def prominent_count(faces: tuple[FaceBox, ...] | list[FaceBox], image_height: int | None
+                    ) -> int | None:
+    """How many of ``faces`` are at least :data:`PROMINENT_FRACTION` of ``image_height``.
+
+    ``None`` when the image's height is unknown.
+
+    >>> prominent_count([FaceBox(0, 0, 20, 27), FaceBox(0, 0, 20, 26)], 268)
+    1
+    """
+    if image_height is None:
+        return None
+    return sum(f.height >= PROMINENT_FRACTION * image_height for f in faces)
+
+
 @dataclass(frozen=True)
 class Detection:
-    """The faces found on one image and what finding them cost."""
+    """The faces found on one image and what finding them cost.
+
+    ``candidates`` are every detection the provider made, counted or not (the local
+    detector keeps those above its score floor, so counts at other thresholds need no
+    second pass); ``None`` means the faces are all there is (an API answers only those).
+    ``image_height`` is the height in pixels of the image the boxes are in.
+    """
 
     faces: tuple[FaceBox, ...]
     api_calls: int = 0  # HTTP requests actually sent (0 for the local detector)
     rate_limited: int = 0  # 429 answers seen
     retries: int = 0  # requests sent again after a 429, a 5xx or a transport error
+    image_height: int | None = None
+    candidates: tuple[FaceBox, ...] | None = None
 
     @property
     def count(self) -> int:
         """Number of faces."""
         return len(self.faces)
+
+    @property
+    def prominent(self) -> int | None:
+        """Number of faces at least 1/10 of the image's height (``None``: height unknown)."""
+        return prominent_count(self.faces, self.image_height)
+
+    @property
+    def detections(self) -> tuple[FaceBox, ...]:
+        """Every detection made, best score first: the candidates, else the faces."""
+        found = self.faces if self.candidates is None else self.candidates
+        return tuple(sorted(found, key=lambda b: -(b.score or 0.0)))
 
     @property
     def usage(self) -> ApiUsage:

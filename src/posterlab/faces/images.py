@@ -36,6 +36,15 @@ def size_problem(size: int) -> str | None:
     return None
 
 
+def image_height(data: bytes) -> int | None:
+    """The height in pixels of the image in ``data`` (its header only), or ``None``."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return int(image.size[1])
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
 def api_ready_bytes(data: bytes) -> tuple[bytes, str]:
     """``data`` as the API will take it, with its content type.
 

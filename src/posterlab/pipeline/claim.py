@@ -146,7 +146,8 @@ def _from_cache(session: Session, ctx: StageContext, stage: Stage, row: Any, ans
             return None
         return Transition(row.id, row.run_id, Stage.FACES)
     posters.add_counters(session, row.id, cache_hits=1)
-    return end(session, row.id, row.run_id, stage, End.DONE, face_count=answer.face_count)
+    return end(session, row.id, row.run_id, stage, End.DONE, face_count=answer.face_count,
+               prominent_faces=answer.prominent_faces)
 
 
 def _version_refused(ctx: StageContext, overrides: dict[str, Any], expected: str) -> str | None:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from posterlab.errors import PosterlabError, RateLimited
-from posterlab.faces.base import usage_of
+from posterlab.faces.base import FaceBox, usage_of
 from posterlab.imaging.features import analyze_bytes
 from posterlab.pipeline.context import StageContext
 from posterlab.pipeline.results import Box, Chain, Counted, Extracted, Failed, Fetched, Job, Result
@@ -113,8 +113,14 @@ def _extract(job: Job, ctx: StageContext) -> Extracted:
 def _faces(job: Job, ctx: StageContext) -> Counted:
     sha = _stored(job)
     detection = ctx.detector.detect(ctx.blobs.get(sha))
-    boxes: list[Box] = [[f.left, f.top, f.width, f.height, f.score] for f in detection.faces]
-    return Counted(job.poster_id, job.attempt, sha, detection.count, boxes, detection.usage)
+    return Counted(job.poster_id, job.attempt, sha, detection.count,
+                   _boxes(detection.faces), detection.usage,
+                   prominent_faces=detection.prominent, image_height=detection.image_height,
+                   detections=_boxes(detection.detections))
+
+
+def _boxes(faces: Sequence[FaceBox]) -> list[Box]:
+    return [[f.left, f.top, f.width, f.height, f.score] for f in faces]
 
 
 _STAGES: dict[Stage, Callable[[Job, StageContext], Result]] = {

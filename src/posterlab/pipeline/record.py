@@ -74,9 +74,11 @@ def record(session: Session, result: Result, ctx: StageContext, run_id: int
             return _advance(session, result, run_id)
         case Counted():
             caches.save_faces(session, sha256=result.sha256, face_key=ctx.face_key,
-                            count=result.face_count, boxes=result.boxes)
+                              count=result.face_count, boxes=result.boxes,
+                              prominent=result.prominent_faces,
+                              image_height=result.image_height, detections=result.detections)
             return end(session, pid, run_id, Stage.FACES, End.DONE,
-                       face_count=result.face_count)
+                       face_count=result.face_count, prominent_faces=result.prominent_faces)
 
 
 def _advance(session: Session, result: Fetched | Extracted, run_id: int, **fields: Any
@@ -157,7 +159,9 @@ def _finish_complete(session: Session, chains: list[Chain], ctx: StageContext, r
     faces = [c[-1] for c in chains if isinstance(c[-1], Counted)]
     caches.save_faces_many(session, [
         {"sha256": r.sha256, "face_key": ctx.face_key, "face_count": r.face_count,
-         "boxes": r.boxes, "created_at": now} for r in faces])
+         "boxes": r.boxes, "prominent_faces": r.prominent_faces, "image_height": r.image_height,
+         "detections": r.boxes if r.detections is None else r.detections, "created_at": now}
+        for r in faces])
     remaining = posters.finish_many(session, run_id, [_finished(c) for c in chains])
     if remaining is None:  # rows moved cannot be counted here: one by one
         return [t for c in chains if (t := record_chain(session, c, ctx, run_id))]
@@ -172,4 +176,5 @@ def _finished(chain: Chain) -> posters.Finished:
     assert isinstance(last, Counted)
     size = next((r.size for r in chain if isinstance(r, Fetched)), None)
     return posters.Finished(chain[0].poster_id, chain[0].stage, last.sha256, size,
-                         last.face_count, **counters(last.usage))  # only faces pay
+                            last.face_count, last.prominent_faces,
+                            **counters(last.usage))  # only faces pay

@@ -66,8 +66,11 @@ class Counted:
     attempt: int
     sha256: str
     face_count: int
-    boxes: list[Box]
+    boxes: list[Box]  # the counted faces
     usage: ApiUsage = field(default_factory=ApiUsage)
+    prominent_faces: int | None = None  # None: the image's height is unknown
+    image_height: int | None = None
+    detections: list[Box] | None = None  # every detection, counted or not, best first
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ front ends parse, call one function, and render.
 
 from posterlab.service.inspect import failures, list_runs, status, summary
 from posterlab.service.lifecycle import cancel, delete, purge, rename
-from posterlab.service.results import analyze, export, report, report_page, results
+from posterlab.service.results import analyze, export, face_detections, report, report_page, results
 from posterlab.service.runs import (
     Enqueued,
     Processed,
@@ -22,7 +22,8 @@ from posterlab.service.store import Store, open_store, upgrade_schema
 
 __all__ = [
     "Enqueued", "Processed", "Retried", "Started", "Store", "analyze", "analyze_now",
-    "cancel", "default_run_name", "delete", "enqueue_manifest", "export", "failures",
+    "cancel", "default_run_name", "delete", "enqueue_manifest", "export", "face_detections",
+    "failures",
     "list_runs", "open_store", "purge", "queue_analysis", "rename", "report", "report_page",
     "results", "retry", "run_manifest", "status", "summary", "upgrade_schema",
 ]

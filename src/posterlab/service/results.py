@@ -26,6 +26,21 @@ def results(store: Store, run_name: str | None = None, *, vectors: bool = True
         return results_frame(session, runs.find_run(session, run_name), vectors=vectors)
 
 
+def face_detections(store: Store, run_name: str | None = None) -> pd.DataFrame:
+    """Every face detection of the run, one row each: the columns of
+    :data:`~posterlab.storage.queries.DETECTION_COLUMNS` (``imdb_id, provider, score, x, y,
+    w, h, image_height``). Counts at another threshold or size are a ``groupby`` away."""
+    import pandas as pd
+
+    with store.factory() as session:
+        rows = queries.detection_rows(session, runs.find_run(session, run_name))
+    frame = pd.DataFrame.from_records(rows, columns=list(queries.DETECTION_COLUMNS))
+    frame["score"] = frame["score"].astype("float64")
+    for column in ("x", "y", "w", "h", "image_height"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
 def export(store: Store, run_name: str | None, fmt: str, out: str | Path | None, *,
            columns: Sequence[str] | None = None, vectors: bool = False,
            raw: bool = False) -> int:

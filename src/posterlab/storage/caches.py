@@ -89,10 +89,17 @@ def cached_faces_many(session: Session, shas: Iterable[str], face_key: str
 
 
 def save_faces(session: Session, *, sha256: str, face_key: str, count: int,
-               boxes: list[list[float | None]]) -> None:
-    """Cache a face-API answer; a second save of the same key keeps the first."""
+               boxes: list[list[float | None]], prominent: int | None = None,
+               image_height: int | None = None,
+               detections: list[list[float | None]] | None = None) -> None:
+    """Cache a face-API answer; a second save of the same key keeps the first.
+
+    ``detections`` are every detection made, counted or not (default: ``boxes``).
+    """
     stmt = dialect_insert(session, FaceRow).values(
-        sha256=sha256, face_key=face_key, face_count=count, boxes=boxes, created_at=utcnow(),
+        sha256=sha256, face_key=face_key, face_count=count, boxes=boxes,
+        prominent_faces=prominent, image_height=image_height,
+        detections=boxes if detections is None else detections, created_at=utcnow(),
     ).on_conflict_do_nothing(index_elements=["sha256", "face_key"])
     session.execute(stmt)
 

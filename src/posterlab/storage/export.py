@@ -23,7 +23,8 @@ from posterlab.storage.models import SCALAR_COLUMNS, Run
 from posterlab.storage.queries import results_select
 from posterlab.storage.vectors import unpack_vectors
 
-LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count")
+LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count",
+           "prominent_faces")
 CONTRACT_SCALARS = ("mean_r", "mean_g", "mean_b", "mean_h", "mean_s", "mean_v",
                     "brightness", "contrast", "colorfulness")
 COLUMNS: tuple[str, ...] = (
@@ -71,7 +72,8 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
         rec.update(imdb_id=m["imdb_id"], title=m["title"], year=parse_year(m["title"]),
                    score=m["score"],
                    genres=m["genres"], status=m["status"], error=m["error"] or "",
-                   face_count=m["face_count"], sha256=m["sha256"], manifest_row=m["row"])
+                   face_count=m["face_count"], prominent_faces=m["prominent_faces"],
+                   sha256=m["sha256"], manifest_row=m["row"])
         if vectors:
             vecs = unpack_vectors(m["vectors"]) if m["vectors"] else {}
             for name in VECTOR_COLUMNS:
@@ -82,6 +84,7 @@ def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
                                       else list(COLUMNS))
     frame["face_count"] = frame["face_count"].astype("Int64")
     frame["year"] = frame["year"].astype("Int64")
+    frame["prominent_faces"] = frame["prominent_faces"].astype("Int64")
     frame["manifest_row"] = frame["manifest_row"].astype("Int64")
     return frame[wanted]
 

@@ -6,12 +6,13 @@
   state (``status`` is the next stage to run, or ``done``/``failed``).
 - ``features``: content-addressed by (sha256, feature_version): identical bytes are
   analysed once, across runs; a change of preprocessing parameters makes a new version.
-- ``faces``: the face-API cache, by (sha256, detector cache key).
+- ``faces``: the face-detection cache, by (sha256, detector cache key): the count, the
+  prominent count, the counted boxes and every detection with its score.
 - ``workers``: one heartbeat row per ``posterlab worker`` node (``posterlab status``).
-- ``results`` (a view, made by migration 0003): one row per poster with its run's name,
+- ``results`` (a view, made by migration 0006): one row per poster with its run's name,
   face count and scalar features, for SQL users.
 - ``run_counts``: a run's posters by status with their face-API totals, kept by triggers
-  on ``posters`` (migration 0003); read through :mod:`posterlab.storage.counts`.
+  on ``posters`` (migration 0007); read through :mod:`posterlab.storage.counts`.
 """
 
 from __future__ import annotations
@@ -104,6 +105,7 @@ class Poster(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     size: Mapped[int | None] = mapped_column(Integer)
     face_count: Mapped[int | None] = mapped_column(Integer)
+    prominent_faces: Mapped[int | None] = mapped_column(Integer)
     api_calls: Mapped[int] = mapped_column(Integer, default=0)
     cache_hits: Mapped[int] = mapped_column(Integer, default=0)
     rate_limited: Mapped[int] = mapped_column(Integer, default=0)
@@ -146,7 +148,13 @@ class FaceRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     face_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     face_count: Mapped[int] = mapped_column(Integer)
-    boxes: Mapped[list[Any]] = mapped_column(JSON)
+    boxes: Mapped[list[Any]] = mapped_column(JSON)  # the counted faces
+    # faces at least 1/10 of the image's height; NULL in answers cached before it existed
+    prominent_faces: Mapped[int | None] = mapped_column(Integer)
+    image_height: Mapped[int | None] = mapped_column(Integer)
+    # every detection, counted or not ([left, top, width, height, score], best first):
+    # the local detector's candidates above its floor, an API's faces
+    detections: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -290,6 +290,7 @@ class Finished:
     sha256: str
     size: int | None
     face_count: int
+    prominent_faces: int | None = None
     api_calls: int = 0
     rate_limited: int = 0
     retries: int = 0
@@ -323,8 +324,8 @@ def finish_many(session: Session, run_id: int, items: Sequence[Finished]) -> int
     now = utcnow()
     moved = cast(CursorResult[Any], session.execute(_finish_done_stmt(), [
         {"pid": i.poster_id, "stage": i.stage, "now": now, "sha": i.sha256, "size": i.size,
-         "nfaces": i.face_count, "calls": i.api_calls, "limited": i.rate_limited,
-         "again": i.retries} for i in items])).rowcount
+         "nfaces": i.face_count, "prominent": i.prominent_faces, "calls": i.api_calls,
+         "limited": i.rate_limited, "again": i.retries} for i in items])).rowcount
     return _count_down(session, run_id, moved)
 
 
@@ -339,6 +340,7 @@ def _finish_done_stmt() -> Any:
                     updated_at=bindparam("now", type_=c.updated_at.type),
                     sha256=bindparam("sha"), size=func.coalesce(bindparam("size"), c.size),
                     face_count=bindparam("nfaces"),
+                    prominent_faces=bindparam("prominent", type_=c.prominent_faces.type),
                     api_calls=c.api_calls + bindparam("calls"),
                     rate_limited=c.rate_limited + bindparam("limited"),
                     retries=c.retries + bindparam("again")))

@@ -18,6 +18,7 @@ from posterlab.stages import PENDING, TERMINAL, WORKED
 from posterlab.storage.counts import read_counts
 from posterlab.storage.models import (
     SCALAR_COLUMNS,
+    FaceRow,
     FeatureRow,
     Poster,
     Run,
@@ -166,10 +167,38 @@ def results_select(run: Run) -> Select:  # type: ignore[type-arg]  # 2.0 and 2.1
     return (
         select(Poster.imdb_id, Poster.movie_key, Poster.row, Poster.title,
                Poster.score, Poster.genres, Poster.status, Poster.error, Poster.sha256,
-               Poster.face_count, *feats, FeatureRow.vectors)
+               Poster.face_count, Poster.prominent_faces, *feats, FeatureRow.vectors)
         .select_from(Poster)
         .outerjoin(FeatureRow, (FeatureRow.sha256 == Poster.sha256)
                    & (FeatureRow.feature_version == run.feature_version))
         .where(Poster.run_id == run.id)
         .order_by(Poster.id)
     )
+
+
+DETECTION_COLUMNS = ("imdb_id", "provider", "score", "x", "y", "w", "h", "image_height")
+
+
+def detection_rows(session: Session, run: Run) -> list[tuple[Any, ...]]:
+    """Every face detection of the run's posters, one row per detection.
+
+    Rows are ``(imdb_id, provider, score, x, y, w, h, image_height)`` in
+    :data:`DETECTION_COLUMNS` order, best score first per poster, from the answers cached
+    for the run's detector (its ``face_key``): the local detector's candidates down to its
+    floor, counted or not, or an API's faces (score ``None``). A poster without any
+    detection has no row; ``imdb_id`` is the movie key when the id was not valid.
+    Answers cached before detections were kept give their counted faces.
+    """
+    provider = run.face_key.split(":", 1)[0]
+    found = session.execute(
+        select(Poster.id, Poster.imdb_id, Poster.movie_key, FaceRow.boxes, FaceRow.detections,
+               FaceRow.image_height)
+        .join(FaceRow, (FaceRow.sha256 == Poster.sha256) & (FaceRow.face_key == run.face_key))
+        .where(Poster.run_id == run.id)
+        .order_by(Poster.id))
+    rows: list[tuple[Any, ...]] = []
+    for r in found:
+        boxes = r.detections if r.detections is not None else r.boxes
+        rows.extend((r.imdb_id or r.movie_key, provider, score, x, y, w, h, r.image_height)
+                    for x, y, w, h, score in boxes)
+    return rows

@@ -5,7 +5,7 @@ workers); the ``results`` view joins posters, their run and their features, one 
 poster, for anyone querying the database with SQL.
 
 Revision ID: 0006_workers
-Revises: 0004_leases
+Revises: 0005_face_detections
 Create Date: 2026-12-02 17:40:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_workers"
-down_revision = "0004_leases"
+down_revision = "0005_face_detections"
 branch_labels = None
 depends_on = None
 
@@ -30,7 +30,7 @@ RESULTS_VIEW = f"""
 CREATE VIEW results AS
 SELECT r.name AS run, p.run_id, p.id AS poster_id, p.imdb_id, p.movie_key, p.row,
        p.title, p.score, p.genres, p.status, p.error_code, p.error, p.sha256,
-       p.face_count, {", ".join(f"f.{name}" for name in FEATURES)}
+       p.face_count, p.prominent_faces, {", ".join(f"f.{name}" for name in FEATURES)}
 FROM posters p
 JOIN runs r ON r.id = p.run_id
 LEFT JOIN features f ON f.sha256 = p.sha256 AND f.feature_version = r.feature_version
