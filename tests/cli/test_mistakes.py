@@ -25,8 +25,14 @@ _register()
 DOWN = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
 
 
+# what another test of the same process may have left in os.environ and that would make
+# rich take the pipe for a terminal (or give it a width)
+TERMINAL_HINTS = ("COLUMNS", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+
+
 def invoke(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), env=env, input=stdin, catch_exceptions=True)
+    clean: dict[str, str | None] = {**env, **dict.fromkeys(TERMINAL_HINTS)}
+    return CliRunner().invoke(cli, list(args), env=clean, input=stdin, catch_exceptions=True)
 
 
 def assert_clean(result: Result, code: int | tuple[int, ...]) -> None:

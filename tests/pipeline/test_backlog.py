@@ -132,7 +132,7 @@ def test_deferred_posters_are_not_taken_for_lost_messages(
         env, big_run: list[int]) -> None:
     from datetime import timedelta
 
-    from posterlab.storage.posters import stuck_posters
+    from posterlab.storage.claims import stuck_posters
 
     run_id = _run_id(env, "big")
     with transaction(env.factory) as session:

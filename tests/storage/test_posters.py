@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.manifest import PosterRef
-from posterlab.storage import posters, queries, runs
+from posterlab.storage import claims, posters, queries, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Poster, Run, utcnow
 
@@ -185,12 +185,12 @@ def test_a_claim_left_too_long_is_stuck_until_released(
         s.get_one(Poster, old).claimed_at = utcnow() - timedelta(hours=1)
         s.get_one(Poster, waiting).updated_at = utcnow() - timedelta(hours=1)
     with transaction(factory) as s:
-        assert posters.stuck_posters(s, run_id, timedelta(minutes=5)) == [(old, "fetch")]
-        assert posters.stuck_posters(s, run_id, timedelta(minutes=5), include_unclaimed=True
+        assert claims.stuck_posters(s, run_id, timedelta(minutes=5)) == [(old, "fetch")]
+        assert claims.stuck_posters(s, run_id, timedelta(minutes=5), include_unclaimed=True
                                      ) == [(old, "fetch"), (waiting, "fetch")]
-        posters.release(s, [old])
+        claims.release(s, [old])
     with factory() as s:
-        assert posters.stuck_posters(s, run_id, timedelta(minutes=5)) == []
+        assert claims.stuck_posters(s, run_id, timedelta(minutes=5)) == []
 
 
 def test_face_api_counters_add_up(

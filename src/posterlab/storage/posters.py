@@ -8,9 +8,9 @@ never commit by themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
@@ -397,36 +397,3 @@ def cancel_pending(session: Session, run_id: int, *, reason: str) -> int:
     if moved:
         _count_down(session, run_id, moved)
     return int(moved)
-
-
-def stuck_posters(session: Session, run_id: int, older_than: timedelta, *,
-                  include_unclaimed: bool = False, unclaimed_for: timedelta | None = None,
-                  limit: int = 100_000) -> list[tuple[int, str]]:
-    """Posters of a pending stage that nobody is working on: (id, stage) pairs.
-
-    Claimed more than ``older_than`` ago and never advanced: the worker died mid-stage.
-    With ``include_unclaimed`` (only safe when the broker's queues are empty), also the
-    posters waiting in a stage untouched that long: their message was lost.
-    """
-    now = utcnow()
-    stale = (Poster.claimed_at < now - older_than) & Poster.lease_expires_at.is_(None)
-    if include_unclaimed:
-        waited = now - (older_than if unclaimed_for is None else unclaimed_for)
-        # a deferred poster is not lost: it waits for room in its queue (backlog.py)
-        stale = stale | (Poster.claimed_at.is_(None) & Poster.deferred.is_(False)
-                         & (Poster.updated_at <= waited))
-    rows = session.execute(
-        select(Poster.id, Poster.status).where(
-            Poster.run_id == run_id, Poster.status.in_(PENDING), stale)
-        .order_by(Poster.id).limit(limit)
-    ).all()
-    return [(r.id, r.status) for r in rows]
-
-
-def release(session: Session, poster_ids: Iterable[int]) -> None:
-    """Forget the claims on these posters (re-queued by the sweeper)."""
-    ids = list(poster_ids)
-    if ids:
-        session.execute(plain_update(Poster).where(Poster.id.in_(ids))
-                        .values(claimed_at=None, lease_expires_at=None, updated_at=utcnow()))
-

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
 from posterlab.stages import AnalysisState, Stage
-from posterlab.storage import claims, posters, runs
+from posterlab.storage import claims, runs
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import Run, utcnow
 from posterlab.workers.broker import broker_idle
@@ -70,10 +70,10 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     with transaction(factory) as session:
         expired = claims.expire_leases(session, run_id=run_id)
     with transaction(factory) as session:
-        stuck = posters.stuck_posters(session, run_id, timedelta(seconds=age),
+        stuck = claims.stuck_posters(session, run_id, timedelta(seconds=age),
                                    include_unclaimed=idle,
                                    unclaimed_for=timedelta(seconds=lost))
-        posters.release(session, (pid for pid, _ in stuck))
+        claims.release(session, (pid for pid, _ in stuck))
     by_stage: dict[Stage, list[int]] = defaultdict(list)
     for pid, stage in stuck:
         by_stage[Stage(stage)].append(pid)
