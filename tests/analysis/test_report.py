@@ -154,7 +154,7 @@ def test_markdown_and_html_show_quoted_text_as_text_not_markup() -> None:
     md = to_markdown(HOSTILE, blocks)
     for unsafe in ("<img", "](http", "![i]", "*b*", "|c|", "\n- d"):
         assert unsafe not in md, unsafe
-    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in md and "\\[a\\]\\(http://evil\\)" in md
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md and "\\[a\\]\\(http://evil)" in md
     assert "| -1.5 | 2 |" in md  # numbers in cells are left readable
     assert len([line for line in md.splitlines() if line.startswith("| ")]) == 3  # one a row
     page = to_html(HOSTILE, blocks, {})

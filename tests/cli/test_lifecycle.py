@@ -4,6 +4,7 @@ work starts, honest exit codes, and the analysis made again after a retry."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -114,8 +115,9 @@ def face_api(tmp_path: Path) -> Iterator[str]:
     """A real `posterlab faceapi serve` that takes one key."""
     port = free_port()
     log = open(tmp_path / "faceapi.log", "wb")
-    proc = subprocess.Popen(posterlab_cmd("faceapi", "serve", "--port", str(port), "--key",
-                                          KEY), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(posterlab_cmd("faceapi", "serve", "--port", str(port)),
+                            env={**os.environ, "POSTERLAB_FACE_API_KEY": KEY}, stdout=log,
+                            stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:

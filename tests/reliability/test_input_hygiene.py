@@ -189,7 +189,7 @@ def test_exports_reports_and_failures_show_hostile_text_inertly(tmp_path: Path) 
     run_cli("report", "--run", name, "--out", str(tmp_path / "report"), env=env, timeout=180)
     md = (tmp_path / "report" / "report.md").read_text()
     html = (tmp_path / "report" / "report.html").read_text()
-    assert "<i>" not in md and "&lt;i&gt;" in md and "\\[x\\]\\(http://e\\)" in md
+    assert "<i>" not in md and "&lt;i&gt;" in md and "\\[x\\]\\(http://e)" in md
     assert "<i>un</i>" not in html and "&lt;i&gt;un&lt;/i&gt;" in html
 
 

@@ -78,9 +78,9 @@ def to_html(title: str, blocks: Sequence[Block], images: Mapping[str, bytes]) ->
     )
 
 
-_MD_INLINE = re.compile(r"([\\`*_\[\]{}()#|~!])")
+_MD_INLINE = re.compile(r"([\\`*_\[\]|~]|(?<=\])\()")  # no link, image, emphasis, code
 _MD_HTML = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-_MD_BLOCK_START = re.compile(r"^(?:([+=-])|(\d+)([.)]))")
+_MD_BLOCK_START = re.compile(r"^(?:([+=#>-])|(\d+)([.)]))")
 
 
 def _md_escape(text: str, *, block_start: bool = True) -> str:
@@ -91,7 +91,7 @@ def _md_escape(text: str, *, block_start: bool = True) -> str:
     ``=`` or ``1.`` would make a list or a heading of it.
 
     >>> print(_md_escape("<img src=x onerror=alert(1)> [a](http://x) *b* 1. c|d\\n- e"))
-    &lt;img src=x onerror=alert\\(1\\)&gt; \\[a\\]\\(http://x\\) \\*b\\* 1. c\\|d - e
+    &lt;img src=x onerror=alert(1)&gt; \\[a\\]\\(http://x) \\*b\\* 1. c\\|d - e
     >>> print(_md_escape("-1 is 1984. too"), _md_escape("1984. A year"))
     \\-1 is 1984. too 1984\\. A year
     """

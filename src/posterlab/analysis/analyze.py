@@ -160,7 +160,8 @@ def _rated_rows(df: pd.DataFrame, opts: AnalysisOptions) -> pd.DataFrame:
 
 
 def _features(usable: pd.DataFrame, chosen: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    """The features to test (chosen, or every known one present) and the constant ones."""
+    """The features to test (chosen, or every known one the run computed: a feature its
+    profile leaves out is empty on every row) and the constant ones."""
     if chosen is not None:
         missing = [f for f in chosen if f not in usable.columns]
         if missing:
@@ -168,7 +169,8 @@ def _features(usable: pd.DataFrame, chosen: Sequence[str] | None) -> tuple[list[
                              f"{', '.join(c for c in POSTER_FEATURES if c in usable)}")
         features = list(chosen)
     else:
-        features = [c for c in (*POSTER_FEATURES, *OPTIONAL_FEATURES) if c in usable.columns]
+        features = [c for c in (*POSTER_FEATURES, *OPTIONAL_FEATURES)
+                    if c in usable.columns and (usable.empty or usable[c].notna().any())]
     constant = [f for f in features
                 if pd.to_numeric(usable[f], errors="coerce").nunique(dropna=True) <= 1]
     return features, constant

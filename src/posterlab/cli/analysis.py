@@ -71,7 +71,7 @@ def analyze(run_name: str | None, db: str | None, features: str | None, controls
     options = AnalysisOptions(seed=seed, folds=folds, repeats=repeats, features=_names(features),
                               controls=chosen, genre=genre, min_n=min_n,
                               workers=analysis_workers())
-    with open_store(settings_from(db=db)) as store:
+    with open_store(settings_from(db=db), existing=True) as store:
         try:
             result = analyze_run(store, run_name, stored=stored, options=options)
         except ValueError as exc:  # a feature or genre the run does not have

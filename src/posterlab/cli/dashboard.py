@@ -46,7 +46,8 @@ def dashboard(host: str, port: int, db: str | None, broker: str | None,
         raise click.UsageError(f"--allow-actions needs {TOKEN_ENV} set to a secret of at "
                                f"least {MIN_TOKEN} characters, e.g. "
                                f"`export {TOKEN_ENV}=$(openssl rand -hex 16)`")
-    store = open_store(settings_from(db=db, broker=broker), readonly=not allow_actions)
+    store = open_store(settings_from(db=db, broker=broker), readonly=not allow_actions,
+                       existing=True)
     click.echo(f"posterlab dashboard on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
     try:
         serve(store, host=host, port=port, allow_actions=allow_actions, token=token)

@@ -32,7 +32,7 @@ from posterlab.storage.engine import transaction
 from posterlab.workers.broker import broker_idle
 from posterlab.workers.leases import LeaseKeeper
 from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
-from posterlab.workers.queues import PUBLISH_RETRY, Backlog, publish
+from posterlab.workers.queues import PUBLISH_RETRY, Backlog, broker_client, publish
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +80,13 @@ class ProcessState:
 
 
 def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageContext]:
-    import redis
-
     from posterlab.storage.engine import make_engine, session_factory
     from posterlab.storage.schema import ensure_schema
 
     single_threaded_blas()
     engine = make_engine(settings.database_url, pool_size=2)
     ensure_schema(engine, create=False)
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=10,
-                                  socket_connect_timeout=5, health_check_interval=30)
+    client = broker_client(settings.broker_url, health_check_interval=30)
     return session_factory(engine), StageContext(settings, redis_client=client,
                                                  worker=worker_name(), leased=True)
 

@@ -38,6 +38,20 @@ log = logging.getLogger(__name__)
 PUBLISH_RETRY = {"max_retries": 30, "interval_start": 0.2, "interval_step": 0.5,
                  "interval_max": 1.0}
 
+def broker_client(url: str, **options: Any) -> redis.Redis:
+    """A Redis client on the broker that rides out a restart as publishing does: each
+    command is retried with backoff for about half a minute before it raises."""
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(
+        url, socket_timeout=10, socket_connect_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.2), int(PUBLISH_RETRY["max_retries"])),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError], **options)
+
+
 LOCK_SECONDS = 10.0  # a publisher that died holding the lock frees it after this long
 TOP_UP_MESSAGES = 64  # messages a top-up sends at most: spreads the work over many tasks
 
@@ -76,8 +90,7 @@ def open_backlog(app: Celery, factory: sessionmaker[Session],
                  settings: Settings) -> Iterator[Backlog]:
     """A :class:`Backlog` with a Redis connection of its own, closed on exit (for the
     commands: ``enqueue``, ``retry``, the sweeper)."""
-    client = redis.Redis.from_url(settings.broker_url, socket_timeout=10,
-                                  socket_connect_timeout=5)
+    client = broker_client(settings.broker_url)
     try:
         yield Backlog(app, factory, client, settings.max_queued)
     finally:
