@@ -48,15 +48,23 @@ def run_provenance(run: Run) -> dict[str, Any]:
 
 
 def analyze_run(factory: sessionmaker[Session], run_id: int,
-                options: AnalysisOptions | None = None) -> dict[str, Any]:
+                options: AnalysisOptions | None = None, *,
+                max_crashes: int | None = None) -> dict[str, Any]:
     """Analyze a run (out-of-fold models, correlations, controls); store and return it.
 
     Whatever goes wrong, the run's analysis ends ``done`` or ``failed`` (with the error),
-    never stuck in ``running``; ``posterlab analyze`` re-runs it by hand.
+    never stuck in ``running``; ``posterlab analyze`` re-runs it by hand. A process that
+    dies in it leaves it ``running``: after ``max_crashes`` such deliveries it is
+    ``failed`` (``worker-crashed``) and that failure is returned, so a redelivered message
+    that kills every worker it reaches stops.
     """
     with transaction(factory) as session:  # first: the sweeper leaves a running one alone
-        previous = runs.get_run(session, run_id).analysis
-        runs.save_analysis(session, run_id, state=AnalysisState.RUNNING, result=previous)
+        crashes = runs.begin_analysis(session, run_id, max_crashes=max_crashes)
+        given_up = dict(runs.get_run(session, run_id).analysis or {})
+    if crashes is None:
+        log.error("analysis of run %s: its worker died in it %s times; given up", run_id,
+                  max_crashes)
+        return given_up
     try:
         from posterlab.analysis.analyze import AnalysisOptions, analyze
         from posterlab.storage.export import results_frame

@@ -70,6 +70,8 @@ class Run(Base):
     analysis_state: Mapped[str] = mapped_column(String(20), default="none")
     analysis_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # deliveries of the analysis that found it already running: its process died in it
+    analysis_crashes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Poster(Base):

@@ -93,8 +93,33 @@ def claim_analysis(session: Session, run_id: int, *, force: bool = False) -> boo
     stmt = plain_update(Run).where(Run.id == run_id)
     if not force:
         stmt = stmt.where(Run.pending == 0, Run.analysis_state == "none")
-    stmt = stmt.values(analysis_state="queued", analysis_at=utcnow()).returning(Run.id)
+    stmt = stmt.values(analysis_state="queued", analysis_at=utcnow(),
+                       analysis_crashes=0).returning(Run.id)
     return session.execute(stmt).first() is not None
+
+
+def begin_analysis(session: Session, run_id: int, *, max_crashes: int | None) -> int | None:
+    """Mark the run's analysis ``running``; the times it was found running already.
+
+    A delivery that finds the analysis ``running`` comes after a process died in it (the
+    OOM killer, a native crash: the broker hands the message out again). Returns None,
+    with the analysis ``failed``, when that has happened ``max_crashes`` times; the
+    result of an earlier analysis, if any, is kept.
+    """
+    run = session.get(Run, run_id, with_for_update=True)
+    if run is None:
+        raise LookupError(f"no run with id {run_id}")
+    crashes = run.analysis_crashes + (run.analysis_state == "running")
+    run.analysis_crashes = crashes
+    run.analysis_at = utcnow()
+    if max_crashes is not None and crashes >= max_crashes:
+        run.analysis_state = "failed"
+        run.analysis = {"error": f"worker-crashed: the analysis killed its worker process "
+                                 f"{crashes} times (out of memory?); see the worker logs, "
+                                 f"then `posterlab analyze --run {run.name}` by hand"}
+        return None
+    run.analysis_state = "running"
+    return crashes
 
 
 def save_analysis(session: Session, run_id: int, *, state: str,

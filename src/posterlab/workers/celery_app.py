@@ -269,8 +269,8 @@ def faces(task: Task, poster_ids: list[int], attempt: int = 1) -> None:
 
 
 def analysis(task: Task, run_id: int) -> None:
-    factory, _ = state_of(task.app)
-    analyze_run(factory, int(run_id))
+    factory, context = state_of(task.app)
+    analyze_run(factory, int(run_id), max_crashes=context.settings.max_crashes)
 
 
 STAGE_TASKS = {Stage.FETCH: fetch, Stage.EXTRACT: extract, Stage.FACES: faces}
