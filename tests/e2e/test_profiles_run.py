@@ -45,6 +45,13 @@ def test_course_and_full_runs_of_the_same_posters_keep_their_features_apart(
     used = {c["feature"] for c in analysis["correlations"]}
     assert {"face_count", "mean_r", "mean_g", "mean_b"} <= used
     assert not used & {"std_r", "sift_keypoints", "hog"}
+    # the detector kept every detection's score: the face-count effect at other thresholds
+    thresholds = analysis["detector"]["thresholds"]
+    at = {row["threshold"]: row for row in thresholds}
+    counted = [int(r["face_count"]) for r in table]
+    assert at[0.5]["n"] == 30 and at[0.5]["mean_faces"] == sum(counted) / 30  # the default
+    means = [at[t]["mean_faces"] for t in sorted(at)]
+    assert means == sorted(means, reverse=True) and means[-1] < means[0]
 
     # adding rows to the course run with another profile would mix versions: refused
     mixed = run_cli("run", str(manifest), "--run", "course", "--profile", "standard",

@@ -149,9 +149,9 @@ def test_celery_a_poster_that_kills_its_pool_child_fails_worker_crashed_and_rede
         run_cli("enqueue", str(manifest), "--run", "poison", env=env)
         run = watch(pg_url, "poison")
         run.wait(lambda w: bool(w.run()) and w.run()["pending"] == 0, 180)
-        time.sleep(1.0)  # would a further redelivery come? (it would be killed too)
     # the analysis (statsmodels, matplotlib...) outgrows the poster stages' tight limit
     run.wait(run.finished, 180)
+    time.sleep(1.0)  # would a further redelivery come?
     assert len(reaper.kills) == 2, reaper.kills
     _assert_poison_failed_rest_done(_posters(pg_url), poisoned_row=4)
     assert len(received_in([worker.log], "posterlab.analysis")) == 1

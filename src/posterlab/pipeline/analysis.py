@@ -17,6 +17,8 @@ from posterlab.storage import runs
 from posterlab.storage.engine import transaction
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from posterlab.analysis.analyze import AnalysisOptions
     from posterlab.storage.models import Run
 
@@ -29,6 +31,24 @@ def analysis_workers() -> int:
     if multiprocessing.current_process().daemon:
         return 1
     return max(1, min(2, os.cpu_count() or 1))
+
+
+def analysis_frame(session: Session, run: Run, *, histograms: bool = False) -> pd.DataFrame:
+    """The run's done posters as the analysis reads them: the export's columns, and
+    ``face_scores`` (every detection's score per poster, None where unknown) when the
+    run's detector kept them, so the face-count effect is checked at other thresholds."""
+    import pandas as pd
+
+    from posterlab.storage import queries
+    from posterlab.storage.export import results_frame
+
+    frame = results_frame(session, run, vectors=histograms)
+    done = frame[frame["status"] == End.DONE].reset_index(drop=True)
+    scores = queries.face_scores(session, run)
+    if any(v is not None for v in scores.values()):
+        done["face_scores"] = pd.Series([scores.get(s) for s in done["sha256"]],
+                                        index=done.index, dtype=object)
+    return done
 
 
 def run_provenance(run: Run) -> dict[str, Any]:
@@ -67,13 +87,11 @@ def analyze_run(factory: sessionmaker[Session], run_id: int,
         return given_up
     try:
         from posterlab.analysis.analyze import AnalysisOptions, analyze
-        from posterlab.storage.export import results_frame
 
         with factory() as session:
             run = runs.get_run(session, run_id)
-            frame = results_frame(session, run, vectors=bool(options and options.histograms))
+            done = analysis_frame(session, run, histograms=bool(options and options.histograms))
             prov = run_provenance(run)
-        done = frame[frame["status"] == End.DONE].reset_index(drop=True)
         options = options or AnalysisOptions()
         if options.workers == 1:
             options = dataclasses.replace(options, workers=analysis_workers())

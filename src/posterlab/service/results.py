@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from posterlab.errors import InputError
 from posterlab.service.runs import analyze_now
 from posterlab.service.store import Store
-from posterlab.stages import AnalysisState, End
+from posterlab.stages import AnalysisState
 from posterlab.storage import queries, runs
 from posterlab.storage.export import iter_results, results_frame, write_export
 
@@ -100,17 +100,16 @@ def _report_inputs(store: Store, run_name: str | None, options: AnalysisOptions 
 
     from posterlab.analysis.analyze import AnalysisOptions
     from posterlab.analysis.analyze import analyze as analyze_frame
-    from posterlab.pipeline.analysis import analysis_workers, run_provenance
+    from posterlab.pipeline.analysis import analysis_frame, analysis_workers, run_provenance
 
     with store.factory() as session:
         run = runs.find_run(session, run_name)
-        frame = results_frame(session, run, vectors=bool(options and options.histograms))
+        done = analysis_frame(session, run, histograms=bool(options and options.histograms))
         prov = run_provenance(run)
         summary = {"run": run.name, "total": run.total,
                    "counts": queries.status_counts(session, run.id),
                    "failures": [{"code": g["code"], "count": g["count"]}
                                 for g in queries.failure_groups(session, run.id, examples=0)]}
-    done = frame[frame["status"] == End.DONE].reset_index(drop=True)
     options = options or AnalysisOptions(workers=analysis_workers())
     result = analyze_frame(done, dataclasses.replace(options), provenance=prov)
     return run.name, done, summary, result

@@ -202,3 +202,20 @@ def detection_rows(session: Session, run: Run) -> list[tuple[Any, ...]]:
         rows.extend((r.imdb_id or r.movie_key, provider, score, x, y, w, h, r.image_height)
                     for x, y, w, h, score in boxes)
     return rows
+
+
+def face_scores(session: Session, run: Run) -> dict[str, list[float] | None]:
+    """Every detection's score per image of the run (by ``sha256``), from the answers
+    cached for the run's detector: the local detector's candidates down to its floor,
+    so that the count at any higher threshold is known. None where the scores are not
+    known (an API's faces, answers cached before detections were kept)."""
+    found = session.execute(
+        select(FaceRow.sha256, FaceRow.detections)
+        .join(Poster, (FaceRow.sha256 == Poster.sha256) & (FaceRow.face_key == run.face_key))
+        .where(Poster.run_id == run.id))
+    out: dict[str, list[float] | None] = {}
+    for sha256, detections in found:
+        scores = None if detections is None else [d[4] for d in detections]
+        out[sha256] = None if scores is None or any(s is None for s in scores) else \
+            [float(s) for s in scores]
+    return out
