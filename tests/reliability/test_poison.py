@@ -187,6 +187,30 @@ def test_celery_an_analysis_that_kills_its_pool_child_fails_worker_crashed(
     assert run.run()["analysis_state"] == "done"
 
 
+def test_celery_an_analysis_whose_whole_worker_died_is_run_again_by_another(
+        data_dir: Path, tmp_path: Path, private_broker: str, start_worker, watch) -> None:
+    db_url = f"sqlite:///{tmp_path / 'p.db'}"
+    manifest = sample_manifest(data_dir, tmp_path / "m", 12)
+    env = env_for(db_url, tmp_path / "blobs", private_broker, POSTERLAB_LEASE_SECONDS="3")
+    run_cli("db", "upgrade", env=env)
+    victim = start_worker("-c", "1", "-n", "analysis-victim@test", env=env, name="avictim")
+    victim.wait_ready()
+    run_cli("enqueue", str(manifest), "--run", "orphan", env=env)
+    run = watch(db_url, "orphan")
+    run.wait(lambda w: bool(w.run()) and w.run()["analysis_state"] == "running", 120,
+             every=0.01)
+    victim.kill()  # main process and pool child at once: nobody acks, nobody renews
+    assert run.run()["analysis_state"] == "running"
+    killed_at = time.monotonic()
+    other = start_worker("-c", "1", "-n", "analysis-heir@test", env=env, name="aheir")
+    other.wait_ready()
+    run.wait(run.finished, 90)
+    assert run.run()["analysis_state"] == "done", run.run()
+    # three leases of silence (9 s here, 60 s by default), not Redis's 2 h visibility timeout
+    assert time.monotonic() - killed_at < 60
+    assert "re-queued the analysis of run" in other.log.read_text(errors="replace")
+
+
 def test_a_whole_worker_killed_with_sigkill_is_recovered_within_60_s_by_default(
         data_dir: Path, tmp_path: Path, private_broker: str, start_worker, watch,
         received_in, children_of) -> None:

@@ -325,7 +325,7 @@ def worker(queues: str, concurrency: int | None, db: str | None, broker: str | N
     if concurrency:
         argv += ["-c", str(concurrency)]
     try:
-        with Heartbeat(settings, node, chosen):
+        with Heartbeat(settings, node, chosen, app=app):
             app.worker_main(argv=[*argv, *celery_args])
     finally:
         if side is not None:

@@ -7,9 +7,13 @@ import importlib.metadata
 import logging
 import multiprocessing
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.stages import AnalysisState, End
@@ -31,6 +35,28 @@ def analysis_workers() -> int:
     if multiprocessing.current_process().daemon:
         return 1
     return max(1, min(2, os.cpu_count() or 1))
+
+
+@contextmanager
+def _renewing(factory: sessionmaker[Session], run_id: int, every: float) -> Iterator[None]:
+    """Renew the run's analysis lease on a thread while the body runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                with transaction(factory) as session:
+                    runs.renew_analysis(session, run_id)
+            except SQLAlchemyError as exc:  # a database outage: the next beat tries again
+                log.warning("could not renew the analysis lease of run %s: %s", run_id, exc)
+
+    thread = threading.Thread(target=beat, name="posterlab-analysis-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def analysis_frame(session: Session, run: Run, *, histograms: bool = False) -> pd.DataFrame:
@@ -69,14 +95,16 @@ def run_provenance(run: Run) -> dict[str, Any]:
 
 def analyze_run(factory: sessionmaker[Session], run_id: int,
                 options: AnalysisOptions | None = None, *,
-                max_crashes: int | None = None) -> dict[str, Any]:
+                max_crashes: int | None = None, lease_seconds: float = 20.0) -> dict[str, Any]:
     """Analyze a run (out-of-fold models, correlations, controls); store and return it.
 
     Whatever goes wrong, the run's analysis ends ``done`` or ``failed`` (with the error),
     never stuck in ``running``; ``posterlab analyze`` re-runs it by hand. A process that
     dies in it leaves it ``running``: after ``max_crashes`` such deliveries it is
     ``failed`` (``worker-crashed``) and that failure is returned, so a redelivered message
-    that kills every worker it reaches stops.
+    that kills every worker it reaches stops. While it runs, ``analysis_at`` is renewed
+    every third of ``lease_seconds``: an analysis silent for longer than three leases
+    lost its worker, and the workers' sweeps queue it again.
     """
     with transaction(factory) as session:  # first: the sweeper leaves a running one alone
         crashes = runs.begin_analysis(session, run_id, max_crashes=max_crashes)
@@ -95,7 +123,8 @@ def analyze_run(factory: sessionmaker[Session], run_id: int,
         options = options or AnalysisOptions()
         if options.workers == 1:
             options = dataclasses.replace(options, workers=analysis_workers())
-        result = analyze(done, options, provenance=prov).to_dict()
+        with _renewing(factory, run_id, lease_seconds / 3):
+            result = analyze(done, options, provenance=prov).to_dict()
     except Exception as exc:
         log.exception("analysis of run %s failed", run_id)
         with transaction(factory) as session:

@@ -115,7 +115,8 @@ def analyze_now(store: Store, run_id: int, options: AnalysisOptions | None = Non
     """Claim the run's analysis whatever its state, and run it in this process."""
     with transaction(store.factory) as session:
         runs.claim_analysis(session, run_id, force=True)
-    return analyze_run(store.factory, run_id, options)
+    return analyze_run(store.factory, run_id, options,
+                       lease_seconds=store.settings.lease_seconds)
 
 
 def queue_analysis(store: Store, run_name: str | None = None) -> bool:

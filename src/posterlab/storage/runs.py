@@ -6,6 +6,7 @@ Functions receive the session and never commit by themselves.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -120,6 +121,22 @@ def begin_analysis(session: Session, run_id: int, *, max_crashes: int | None) ->
         return None
     run.analysis_state = "running"
     return crashes
+
+
+def renew_analysis(session: Session, run_id: int) -> None:
+    """Say the run's analysis is still running (its lease: ``analysis_at`` is now)."""
+    session.execute(plain_update(Run).where(Run.id == run_id, Run.analysis_state == "running")
+                    .values(analysis_at=utcnow()))
+
+
+def take_lost_analyses(session: Session, silent_for: timedelta) -> list[int]:
+    """Distributed runs whose analysis is ``running`` but has not been renewed for
+    ``silent_for`` (its worker died whole): queued again, for the caller to publish."""
+    stmt = (plain_update(Run)
+            .where(Run.mode == "distributed", Run.analysis_state == "running",
+                   Run.analysis_at < utcnow() - silent_for)
+            .values(analysis_state="queued", analysis_at=utcnow()).returning(Run.id))
+    return [int(i) for i in session.scalars(stmt)]
 
 
 def save_analysis(session: Session, run_id: int, *, state: str,

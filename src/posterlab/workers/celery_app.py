@@ -27,12 +27,18 @@ from posterlab.pipeline import StageContext, Transition, analyze_run, backoff, r
 from posterlab.pipeline.drive import fail_posters
 from posterlab.pipeline.record import MAX_RATE_LIMITED_ATTEMPTS
 from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
-from posterlab.storage import claims, posters
+from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.workers.broker import broker_idle
 from posterlab.workers.leases import LeaseKeeper
 from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
-from posterlab.workers.queues import PUBLISH_RETRY, Backlog, broker_client, publish
+from posterlab.workers.queues import (
+    PUBLISH_RETRY,
+    Backlog,
+    broker_client,
+    publish,
+    publish_analysis,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,17 +146,25 @@ def _process_state(app: Celery) -> ProcessState:
 
 
 def requeue_lost(app: Celery, factory: sessionmaker[Session], settings: Settings) -> int:
-    """Re-queue posters whose message was lost (a worker killed between recording a
-    poster and publishing its next stage): those waiting unclaimed longer than a lease
-    while the broker holds nothing (no waiting message, none delivered for a lease)."""
+    """Re-queue what a dead worker left: a run's analysis not renewed for three leases
+    (its worker died whole while it ran), and posters whose message was lost (a worker
+    killed between recording a poster and publishing its next stage), those waiting
+    unclaimed longer than a lease while the broker holds nothing (no waiting message,
+    none delivered for a lease)."""
+    with transaction(factory) as session:
+        analyses = runs.take_lost_analyses(session,
+                                           timedelta(seconds=3 * settings.lease_seconds))
+    for run_id in analyses:
+        log.warning("re-queued the analysis of run %s: its worker stopped renewing it", run_id)
+        publish_analysis(app, run_id)
     if not broker_idle(settings, younger_than=settings.lease_seconds):
-        return 0
+        return len(analyses)
     with transaction(factory) as session:
         lost = claims.lost_posters(session, timedelta(seconds=settings.lease_seconds))
     if lost:
         log.warning("re-queued %d posters whose message was lost", len(lost))
         backlog_of(app).requeue(lost)
-    return len(lost)
+    return len(analyses) + len(lost)
 
 
 # ---------------------------------------------------------------- tasks
@@ -270,7 +284,8 @@ def faces(task: Task, poster_ids: list[int], attempt: int = 1) -> None:
 
 def analysis(task: Task, run_id: int) -> None:
     factory, context = state_of(task.app)
-    analyze_run(factory, int(run_id), max_crashes=context.settings.max_crashes)
+    analyze_run(factory, int(run_id), max_crashes=context.settings.max_crashes,
+                lease_seconds=context.settings.lease_seconds)
 
 
 STAGE_TASKS = {Stage.FETCH: fetch, Stage.EXTRACT: extract, Stage.FACES: faces}

@@ -19,15 +19,20 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from posterlab.config import Settings
 from posterlab.errors import PosterlabError
-from posterlab.storage import workers
+from posterlab.storage import runs, workers
 from posterlab.storage.engine import make_engine, session_factory, transaction
 from posterlab.storage.models import utcnow
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +53,9 @@ class Heartbeat:
     """Use as ``with Heartbeat(settings, node, queues): app.worker_main(...)``."""
 
     def __init__(self, settings: Settings, node: str, queues: Sequence[str],
-                 interval: float = INTERVAL) -> None:
+                 interval: float = INTERVAL, app: Celery | None = None) -> None:
         self.settings, self.node, self.queues = settings, node, ",".join(queues)
+        self.app = app  # to publish again an analysis whose worker died whole
         self.interval = interval
         self.started_at = utcnow()
         self._stop = threading.Event()
@@ -59,7 +65,9 @@ class Heartbeat:
 
     def beat(self) -> None:
         """Write one heartbeat now (no fork of this process meanwhile)."""
-        processes = process_names()
+        from posterlab.workers.queues import publish_analysis
+
+        processes, app = process_names(), self.app
         with self._no_fork:
             engine = make_engine(self.settings.database_url, pool_size=1)
             try:
@@ -67,8 +75,14 @@ class Heartbeat:
                     workers.beat(session, name=self.node, hostname=socket.gethostname(),
                                  queues=self.queues, pid=os.getpid(), processes=processes,
                                  now=utcnow(), started_at=self.started_at)
+                    lost = [] if app is None else runs.take_lost_analyses(
+                        session, timedelta(seconds=3 * self.settings.lease_seconds))
             finally:
                 engine.dispose()
+            for run_id in lost if app is not None else ():  # nobody else would run it
+                log.warning("re-queued the analysis of run %s: its worker stopped renewing "
+                            "it", run_id)
+                publish_analysis(app, run_id)
 
     def _loop(self) -> None:
         wait = min(FIRST_BEAT, self.interval)  # soon after start: the pool has forked
@@ -78,6 +92,8 @@ class Heartbeat:
                 self.beat()
             except (SQLAlchemyError, PosterlabError, OSError) as exc:
                 log.warning("heartbeat of %s not written: %s", self.node, type(exc).__name__)
+            except Exception:  # a broker error while publishing, a bug: keep beating
+                log.exception("heartbeat of %s failed", self.node)
 
     def __enter__(self) -> Heartbeat:
         os.register_at_fork(before=self._no_fork.acquire,

@@ -62,10 +62,9 @@ def sweep(app: Celery, factory: sessionmaker[Session], settings: Settings, run_i
     except redis.RedisError:
         return Swept()  # no broker: nothing to publish into; status still answers
     if run.pending == 0:
-        # a running analysis may take long on a big run: only one silent for as long as
-        # Redis itself would wait before redelivering counts as lost
+        # a running analysis renews its lease (analysis_at): lost when silent for three
         running = run.analysis_state == AnalysisState.RUNNING
-        wait = max(age, settings.visibility_timeout) if running else age
+        wait = 3 * settings.lease_seconds if running else age
         return Swept(analysis=_sweep_analysis(app, factory, run, wait, idle))
     with transaction(factory) as session:
         expired = claims.expire_leases(session, run_id=run_id)
