@@ -78,6 +78,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="POSTERLAB_PROFILE of every run (default: posterlab's default)")
     p.add_argument("--max-queued", type=int, default=None,
                    help="POSTERLAB_MAX_QUEUED of every run (default: posterlab's, 1000)")
+    p.add_argument("--per-host", type=int, default=None,
+                   help="POSTERLAB_FETCH_PER_HOST of every run (default: posterlab's, 8); "
+                        "the server is one host, so 8 downloads of 500 ms cap it at 16/s")
     p.add_argument("--data", type=Path, default=c.DATA, help="the shared data folder")
     p.add_argument("--keep", action="store_true", help="keep the temp folder")
     return p.parse_args(argv)
@@ -317,6 +320,8 @@ def settings_of(args: argparse.Namespace) -> dict[str, str]:
         out["POSTERLAB_PROFILE"] = args.profile
     if args.max_queued:
         out["POSTERLAB_MAX_QUEUED"] = str(args.max_queued)
+    if args.per_host:
+        out["POSTERLAB_FETCH_PER_HOST"] = str(args.per_host)
     return out
 
 

@@ -221,6 +221,16 @@ def _fit(args: tuple[np.ndarray, np.ndarray, list[str], CvSettings, bool]) -> Ta
     return cross_validated(X, y, settings=settings, inputs=inputs, band=band)
 
 
+def _fit_alone(args: tuple[np.ndarray, np.ndarray, list[str], CvSettings, bool]
+               ) -> TaskOutcome:  # fmt: skip
+    """:func:`_fit` in a pool process beside others: one BLAS thread, so that the
+    processes share the cores instead of oversubscribing them."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return _fit(args)
+
+
 def _models(usable: pd.DataFrame, opts: AnalysisOptions
             ) -> tuple[dict[str, Any], pd.DataFrame, list[dict[str, Any]]]:  # fmt: skip
     """Every model of :data:`MODELS`, the out-of-fold predictions, the importances."""
@@ -254,7 +264,7 @@ def _run(jobs: list[Any], workers: int) -> list[TaskOutcome]:
     if workers <= 1:
         return [_fit(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        return list(pool.map(_fit, jobs))
+        return list(pool.map(_fit_alone, jobs))
 
 
 def _entry(entry: dict[str, Any], outcome: TaskOutcome, inputs: list[str]) -> dict[str, Any]:

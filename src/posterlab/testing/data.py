@@ -54,7 +54,7 @@ def sample_manifest(data_dir: Path, out: Path, n: int, *, distinct: bool = False
         writer = csv.DictWriter(fout, fieldnames=reader.fieldnames or [])
         writer.writeheader()
         for i, row in enumerate(_rows(reader, n, cycle)):
-            source = poster = row.pop("_source")
+            source, poster = row.pop("_source"), row["poster_file"]  # new name past a round
             if distinct:
                 body = (data_dir / "posters" / source).read_bytes()
                 (out / poster).write_bytes(body + b"posterlab-bench:" + nonce + b":%d" % i)
