@@ -204,7 +204,8 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     ``{"resize.height": 160}``; it changes the feature version, so features are recomputed),
     ``POSTERLAB_FACE_PARAMS`` (a JSON object of
     :class:`~posterlab.face_params.LocalParams` overrides for the local detector, e.g.
-    ``{"conf_threshold": 0.7}``; they enter the face cache key, so faces are recounted).
+    ``{"conf_threshold": 0.7}``, or a preset's name: ``accurate``; they enter the face
+    cache key, so faces are recounted).
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
@@ -221,8 +222,11 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     if env.get("POSTERLAB_PREPROCESS"):
         values["preprocess"] = _json_object(env["POSTERLAB_PREPROCESS"], "POSTERLAB_PREPROCESS")
     if env.get("POSTERLAB_FACE_PARAMS"):
-        values["face_params"] = _json_object(env["POSTERLAB_FACE_PARAMS"],
-                                             "POSTERLAB_FACE_PARAMS")
+        from posterlab.face_params import PRESETS
+
+        text = env["POSTERLAB_FACE_PARAMS"].strip()
+        values["face_params"] = dict(PRESETS[text]) if text in PRESETS else \
+            _json_object(text, "POSTERLAB_FACE_PARAMS")
     settings = Settings(**values).with_(**overrides)
     if isinstance(settings.face_api_rate, str):
         settings = replace(settings, face_api_rate=parse_rate(settings.face_api_rate))

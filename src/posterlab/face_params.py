@@ -12,6 +12,13 @@ YUNET_MAX_SIDE = 960
 MODEL = "yunet-libfacedetection-v3"
 
 
+# Named overrides for POSTERLAB_FACE_PARAMS. ``accurate``: one 2.5x pass, chosen by the
+# same cross-validation on people's counts within the pixels of one 2.5x pass instead of
+# one 2x pass; about 1.6x the CPU of the default for Spearman 0.835 against 0.811 and
+# within one 0.900 against 0.879 on held-out posters (BENCHMARKS.md, "Face counts").
+PRESETS: dict[str, dict[str, Any]] = {"accurate": {"scales": [2.5]}}
+
+
 @dataclass(frozen=True)
 class LocalParams:
     """What changes the local detector's answer (all of it goes into ``cache_key``).
@@ -19,8 +26,9 @@ class LocalParams:
     scales
         Scale factors of the YuNet passes, merged by NMS. Posters are 182x268 and YuNet
         misses faces smaller than ~20 px at 1x; each scaled image is capped at
-        ``max_side``. The cost grows with the pixels: one pass at 2.5x costs ~23 ms of
-        CPU on a 182x268 poster, decoding included, on a quiet core.
+        ``max_side``. The cost grows with the pixels: one pass at 2x costs ~21 ms of CPU
+        on a 182x268 poster, decoding included, one at 2.5x (the ``accurate`` preset)
+        ~34 ms.
     conf_threshold
         Minimum YuNet score, in [0, 1], of a counted face.
     keep_from
@@ -39,7 +47,7 @@ class LocalParams:
         count profiles, so the default keeps them.
     """
 
-    scales: tuple[float, ...] = (2.5,)
+    scales: tuple[float, ...] = (2.0,)
     conf_threshold: float = 0.5
     keep_from: float = 0.3
     nms_iou: float = 0.3

@@ -86,7 +86,7 @@ def test_invalid_parameters_are_named(field: str, value: object) -> None:
 
 def test_the_cache_key_is_stable_and_changes_with_every_parameter() -> None:
     assert LocalDetector().cache_key == LocalDetector().cache_key
-    changes = ({}, {"scales": (2.0,)}, {"scales": (1.0, 2.5)}, {"conf_threshold": 0.6},
+    changes = ({}, {"scales": (2.5,)}, {"scales": (1.0, 2.5)}, {"conf_threshold": 0.6},
                {"keep_from": 0.2}, {"min_face": 0.1}, {"nms_iou": 0.5}, {"max_side": 480},
                {"min_eye_ratio": 0.3})
     keys = {LocalParams(**change).cache_key for change in changes}  # type: ignore[arg-type]
@@ -177,7 +177,7 @@ def test_the_candidates_answer_for_every_threshold_above_the_floor(poster_bytes)
 PINNED = [  # imdb id, people's faces and prominent faces, detector's faces and prominent
     ("24453", 6, 5, 6, 5),  # Born Reckless / Pilgrimage double bill
     ("89748", 4, 0, 4, 0),  # When Father Was Away on Business: a family photo
-    ("441674", 3, 3, 3, 3),
+    ("441674", 3, 3, 2, 2),  # one of the three faces is missed at 2x (found at 2.5x)
     ("12281", 4, 0, 3, 0),  # three of four small faces at the top of the stairs
     ("281870", 7, 3, 4, 3),  # La fuga: the small faces of the bottom strip are missed
     ("55256", 0, 0, 0, 0),  # One, Two, Three: a graphic drawing, no face counted

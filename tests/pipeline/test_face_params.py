@@ -80,3 +80,15 @@ def test_unknown_detector_parameters_are_a_clear_error(
     assert out.returncode == 1, out.stderr  # a configuration error, as for POSTERLAB_PREPROCESS
     assert "POSTERLAB_FACE_PARAMS" in out.stderr and "upscale" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_the_accurate_preset_is_a_name_for_its_parameters() -> None:
+    from posterlab.config import load_settings
+    from posterlab.faces.local import LocalDetector
+
+    settings = load_settings({"POSTERLAB_FACE_PARAMS": "accurate"})
+    accurate = LocalParams.from_mapping(settings.face_params)
+    assert accurate.scales == (2.5,) and accurate != LocalParams()
+    assert LocalDetector(accurate).cache_key != LocalDetector().cache_key  # never mixed
+    with pytest.raises(Exception, match="POSTERLAB_FACE_PARAMS"):
+        load_settings({"POSTERLAB_FACE_PARAMS": "fastest"})

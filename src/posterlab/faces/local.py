@@ -1,12 +1,13 @@
 """The in-process detector: YuNet (libfacedetection, through ``yuface``) on decoded bytes.
 
 The array code is :mod:`posterlab.faces.yunet`; :class:`LocalDetector` adds decoding, one
-OpenMP thread per call and the provider contract. The defaults (one pass at 2.5x, faces
+OpenMP thread per call and the provider contract. The defaults (one pass at 2x, faces
 scoring at least 0.5, every candidate from 0.3 kept with the answer, NMS at IoU 0.3, no
 filter on the head's turn: people count profiles) were chosen by cross-validation against
 240 posters counted by people (``benchmarks/faces_quality.py``; BENCHMARKS.md, "Face
-counts", has the figures), within 25 ms of CPU per 182x268 poster. No slower setting
-counted better there, so there is none.
+counts", has the figures), within 25 ms of CPU per 182x268 poster. The ``accurate``
+preset (:data:`posterlab.face_params.PRESETS`: one 2.5x pass, chosen the same way within
+the pixels of one 2.5x pass) costs ~1.6x the CPU and counts a little closer to people.
 """
 
 from __future__ import annotations
