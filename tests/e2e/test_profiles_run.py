@@ -52,6 +52,8 @@ def test_course_and_full_runs_of_the_same_posters_keep_their_features_apart(
     assert at[0.5]["n"] == 30 and at[0.5]["mean_faces"] == sum(counted) / 30  # the default
     means = [at[t]["mean_faces"] for t in sorted(at)]
     assert means == sorted(means, reverse=True) and means[-1] < means[0]
+    human = run_cli("analyze", "--run", "course", "--stored", env=env).stdout
+    assert "per face at detector thresholds 0.5: " in human and len(human.splitlines()) < 100
 
     # adding rows to the course run with another profile would mix versions: refused
     mixed = run_cli("run", str(manifest), "--run", "course", "--profile", "standard",

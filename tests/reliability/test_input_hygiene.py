@@ -210,7 +210,7 @@ def test_a_password_in_the_query_of_a_database_url_is_never_shown(
                          + f"3,Signed,6,Drama,,{signed}\n".encode())
     with pg_schema(pg_server) as url:
         db = f"{url}&password={secret}"  # trust authentication: any password is taken
-        env = env_for(url)
+        env = env_for(url, tmp_path / "blobs")
         out = run_cli("run", str(manifest), "--workers", "1", "--no-analysis", "--db", db,
                       env=env, timeout=180)
         said = out.stdout + out.stderr

@@ -70,8 +70,16 @@ def _faces(result: Mapping[str, Any]) -> list[str]:
     ]
     buckets = " ".join(f"{b['bucket']}: {_f(b['mean'], 2)} (n={b['n']})"
                        for b in result.get("face_buckets") or [])
-    return [*lines, *textwrap.wrap("  mean rating by faces: " + buckets, _WIDTH,
-                                   subsequent_indent="    ")]
+    lines += textwrap.wrap("  mean rating by faces: " + buckets, _WIDTH,
+                           subsequent_indent="    ")
+    thresholds = (result.get("detector") or {}).get("thresholds") or []
+    if thresholds:  # the same effect, faces counted at other detector thresholds
+        at = "; ".join(f"{r['threshold']:g}: {_f(r['slope'])} {_ci(r)}"
+                       + (f" ({r['provider']})" if r.get("provider") not in (None, "all") else "")
+                       for r in thresholds)
+        lines += textwrap.wrap("  per face at detector thresholds " + at, _WIDTH,
+                               subsequent_indent="    ")
+    return lines
 
 
 def _controls(controls: list[Mapping[str, Any]], top: int) -> list[str]:
