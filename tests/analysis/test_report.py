@@ -102,6 +102,10 @@ def test_the_headline_says_indistinguishable_from_zero_when_the_interval_include
     assert "With genre indicators: R² = 0.250" in text
     real = headline({"regression_poster_only": _cv(0.02, 0.06)})
     assert "indistinguishable" not in real and "about 4%" in real
+    beats_chance = {**_cv(-0.007, 0.031), "permutation_p": 0.005}
+    small = headline({"regression_poster_only": beats_chance})
+    assert "indistinguishable" not in small and "better than chance" in small
+    assert "at most about 3%" in small
     assert headline({"skipped": "8 rows"}) == "No model was trained (8 rows)."
     assert headline({"skipped": "8 rows"}, synthetic=True).startswith("SYNTHETIC DATA")
 

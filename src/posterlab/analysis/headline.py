@@ -53,9 +53,17 @@ def headline(model: Mapping[str, Any], *, synthetic: bool = False) -> str:
             f"ridge R² = {_fmt(r_mean)} [{_fmt(r_low)}, {_fmt(r_high)}]; permutation "
             f"p = {_fmt(poster.get('permutation_p'))} (ridge, "
             f"{poster.get('permutation', {}).get('permutations', '?')} permutations). ")
+    p = poster.get("permutation_p")
     if low is None or high is None or low != low or (low <= 0 <= high):
-        text += ("The poster's power to predict the rating is indistinguishable from zero "
-                 "on these data.")
+        if p is not None and p < 0.05 and high is not None and high > 0:
+            # the refits on permuted ratings say better than chance; the interval over
+            # the outer fits still includes zero: report the bound, not a finding
+            text += (f"The interval includes zero, though ridge does better than chance "
+                     f"(permutation p = {_fmt(p)}): whatever the poster predicts is small, "
+                     f"at most about {100 * high:.0f}% of the rating's variance.")
+        else:
+            text += ("The poster's power to predict the rating is indistinguishable from "
+                     "zero on these data.")
     elif low > 0:
         text += (f"The poster predicts a small but real share of the rating: about "
                  f"{100 * mean:.0f}% of its variance (at least {100 * low:.0f}%).")
