@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from sqlalchemy import event
+
 from posterlab.stages import AnalysisState, End, Stage
 from posterlab.storage import queries
 from posterlab.storage.models import FaceRow, FeatureRow
 from posterlab.workers.local import Summary, run_embedded
+from posterlab.workers.process import pool_size, steady_malloc
 
 
 def run(env, progress: list[str] | None = None) -> Summary:
@@ -55,3 +58,28 @@ def test_an_interrupted_run_resumes_every_poster_where_it_stopped(env) -> None:
     found = counts(env)
     assert (found[End.DONE], found[End.FAILED]) == (4, 2)
     assert env.run_row().pending == 0
+
+
+def test_posters_read_from_files_take_one_claim_and_one_record_for_all_their_stages(
+        env) -> None:
+    engine = env.factory.kw["bind"]
+    begun: list[object] = []
+
+    def count(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(engine, "begin", count)
+    try:
+        summary = run(env)
+    finally:
+        event.remove(engine, "begin", count)
+    assert summary.processed == 6
+    # read the window, claim the batch, record the batch (downloads would take two more)
+    assert len(begun) == 3
+
+
+def test_a_process_that_computes_posters_keeps_its_arrays_off_mmap() -> None:
+    import platform
+
+    assert steady_malloc() is (platform.libc_ver()[0] == "glibc")  # mallopt is glibc's
+    assert pool_size(3) == 3 and pool_size(None) >= 1

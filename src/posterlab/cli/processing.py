@@ -99,8 +99,11 @@ def run(manifest: Path, poster_dir: Path | None, run_name: str | None, db: str |
       posterlab run movies.csv --json --strict > run.json
       posterlab run MovieGenre.csv --profile course --run case-study
     """
+    from posterlab.workers.process import pool_context, pool_size
+
     settings = settings_from(db=db, face_provider=face_provider, blob_dir=blob_dir,
                              profile=profile)
+    pool_context(pool_size(workers))  # its imports overlap ours
     preflight(settings, skip_checks, create=True, faces=True, manifest=manifest,
               poster_dir=poster_dir)
     name, processed = run_embedded_cli(settings, manifest, poster_dir=poster_dir,

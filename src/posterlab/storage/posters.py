@@ -141,12 +141,19 @@ def pending_posters(session: Session, run_id: int, *, after: int = 0,
                     limit: int | None = None) -> list[tuple[int, str]]:
     """(id, stage) of the run's posters that are not done or failed, in id order: those
     with an id above ``after``, at most ``limit`` of them (a window of a big run)."""
-    stmt = (select(Poster.id, Poster.status)
+    return [(pid, stage) for pid, stage, _ in
+            pending_sources(session, run_id, after=after, limit=limit)]
+
+
+def pending_sources(session: Session, run_id: int, *, after: int = 0,
+                    limit: int | None = None) -> list[tuple[int, str, str | None]]:
+    """:func:`pending_posters` with each poster's source (path or URL; None if none)."""
+    stmt = (select(Poster.id, Poster.status, Poster.source)
             .where(Poster.run_id == run_id, Poster.status.in_(PENDING), Poster.id > after)
             .order_by(Poster.id))
     if limit:
         stmt = stmt.limit(limit)
-    return [(r.id, r.status) for r in session.execute(stmt)]
+    return [(r.id, r.status, r.source) for r in session.execute(stmt)]
 
 
 def current_stage(session: Session, poster_id: int) -> str | None:

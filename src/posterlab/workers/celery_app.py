@@ -31,7 +31,7 @@ from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.workers.broker import broker_idle
 from posterlab.workers.leases import LeaseKeeper
-from posterlab.workers.process import POSTERS_PER_CHILD, single_threaded_blas, worker_name
+from posterlab.workers.process import POSTERS_PER_CHILD, set_up_compute_process, worker_name
 from posterlab.workers.queues import (
     PUBLISH_RETRY,
     Backlog,
@@ -89,7 +89,7 @@ def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageConte
     from posterlab.storage.engine import make_engine, session_factory
     from posterlab.storage.schema import ensure_schema
 
-    single_threaded_blas()
+    set_up_compute_process()
     engine = make_engine(settings.database_url, pool_size=2)
     ensure_schema(engine, create=False)
     client = broker_client(settings.broker_url, health_check_interval=30)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import multiprocessing
 import os
 import time
 from collections import defaultdict
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Rate, Settings
+from posterlab.fetch.local import is_local
 from posterlab.pipeline import Chain, Job, StageContext, Transition, compute_chain
 from posterlab.pipeline.claim import claim_and_plan
 from posterlab.pipeline.compute import fetch_all
@@ -43,12 +43,23 @@ from posterlab.pipeline.record import record_batch
 from posterlab.stages import End, Stage
 from posterlab.storage import claims, posters
 from posterlab.storage.engine import transaction
-from posterlab.workers.process import POSTERS_PER_CHILD, PRELOAD, single_threaded_blas
+from posterlab.workers.process import (
+    POSTERS_PER_CHILD,
+    pool_context,
+    pool_size,
+    set_up_compute_process,
+    steady_malloc,
+)
 
-IN_FLIGHT_PER_WORKER = 6  # enough queued work to keep each child busy while we write
+IN_FLIGHT_PER_WORKER = 8  # enough queued work to keep each child busy while we write
 BACKLOG_PER_SLOT = 4  # posters downloaded ahead, per pool slot, waiting for the pool
 _IO, _CPU = "io", "cpu"
-GATHER_SECONDS = 0.02  # wait this long for more finished posters to record together
+# Posters are claimed and recorded in batches: one transaction for several posters costs
+# about what one for a single poster does. A lane starts work once this share of its
+# slots is free, and finished posters are gathered up to that many (for at most
+# GATHER_SECONDS), while the children work through what they still hold.
+BATCH_SHARE = {_CPU: 2, _IO: 4}  # a half of the pool's slots, a quarter of the downloads'
+GATHER_SECONDS = 0.25
 
 log = logging.getLogger(__name__)
 _child_ctx: StageContext | None = None  # one per pool child, built by its initializer
@@ -60,7 +71,7 @@ Progress = Callable[[str], None] | None
 
 def _init_child(settings: Settings) -> None:
     global _child_ctx
-    single_threaded_blas()
+    set_up_compute_process()
     _child_ctx = StageContext(settings, worker=f"local:{os.getpid()}")
 
 
@@ -93,9 +104,11 @@ def share_face_quota(settings: Settings, workers: int) -> Settings:
 def run_embedded(factory: sessionmaker[Session], settings: Settings, run_id: int, *,
                  workers: int | None = None, on_progress: Progress = None) -> Summary:
     """Process every pending poster of ``run_id``; returns counts. Ctrl-C stops cleanly."""
-    workers = max(1, workers or os.cpu_count() or 1)
+    workers = pool_size(workers)
     ctx = StageContext(settings, worker="local")
     pool = _Pool(settings, workers) if workers > 1 else None
+    if pool is None:  # this process computes the posters itself (its BLAS stays as is:
+        steady_malloc()  # the analysis may run here after the posters)
     downloads = ThreadPoolExecutor(settings.fetch_concurrency, "posterlab-download")
     cpu: Submit = _inline_submit(ctx) if pool is None else pool.submit
     io: Submit = lambda job: downloads.submit(fetch_all, [job], ctx)  # noqa: E731
@@ -124,9 +137,8 @@ class _Pool:
         self.replaced = 0
 
     def _start(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
-        return ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_child,
+        return ProcessPoolExecutor(self.workers, mp_context=pool_context(self.workers),
+                                   initializer=_init_child,
                                    initargs=(share_face_quota(self.settings, self.workers),),
                                    max_tasks_per_child=POSTERS_PER_CHILD)
 
@@ -152,9 +164,6 @@ def _inline_submit(ctx: StageContext) -> Submit:
     return submit
 
 
-def _lane(stage: Stage) -> str:
-    """Downloads run on threads of this process; the rest on the process pool."""
-    return _IO if stage is Stage.FETCH else _CPU
 
 
 @dataclass
@@ -162,9 +171,11 @@ class _Runner:
     """One embedded run's loop: claim a batch, hand it to its lane, record what finishes.
 
     Two lanes: downloads on threads (they wait on the network, never on a CPU) and
-    features and faces on the process pool. Downloads run ahead of the pool, but only
-    while the posters waiting for the pool stay under :data:`BACKLOG_PER_SLOT` per slot:
-    memory stays bounded however far the downloads could run ahead.
+    features and faces on the process pool (with the read of a poster that is a local
+    file: one job and one round trip to the database for all its stages). Downloads run
+    ahead of the pool, but only while the posters waiting for the pool stay under
+    :data:`BACKLOG_PER_SLOT` per slot: memory stays bounded however far the downloads
+    could run ahead.
     """
 
     factory: sessionmaker[Session]
@@ -181,6 +192,7 @@ class _Runner:
     in_flight: dict[Future[Chain], str] = field(default_factory=dict)  # future -> lane
     jobs: dict[Future[Chain], Job] = field(default_factory=dict)
     alone: list[Work] = field(default_factory=list)  # to run alone: a child died on them
+    local: set[int] = field(default_factory=set)  # posters read from a file, not downloaded
     isolating: Future[Chain] | None = None  # the one job in the pool, alone
 
     window: int = 1000  # pending posters read from the database at a time
@@ -206,20 +218,33 @@ class _Runner:
         if self.cursor is None or sum(map(len, self.queues.values())) > self.window // 2:
             return
         with transaction(self.factory) as session:
-            pending = posters.pending_posters(session, self.run_id, after=self.cursor,
+            pending = posters.pending_sources(session, self.run_id, after=self.cursor,
                                               limit=self.window)
         self.cursor = pending[-1][0] if len(pending) == self.window else None
         fresh: dict[str, list[Work]] = {_IO: [], _CPU: []}
-        for pid, status in reversed(pending):
-            fresh[_lane(Stage(status))].append((pid, Stage(status), 1))
+        for pid, status, source in reversed(pending):
+            if source and is_local(source):
+                self.local.add(pid)
+            fresh[self._lane(pid, Stage(status))].append((pid, Stage(status), 1))
         for lane, works in fresh.items():  # the new window goes after what is queued
             self.queues[lane][:0] = works
 
+    def _lane(self, poster_id: int, stage: Stage) -> str:
+        """Downloads run on threads of this process; the rest on the process pool, and so
+        does a poster read from a local file, whose stages all run there in one job."""
+        return _IO if stage is Stage.FETCH and poster_id not in self.local else _CPU
+
+    def _batch(self, lane: str) -> int:
+        return max(1, self.limit[lane] // BATCH_SHARE[lane])
+
     def _room(self, lane: str) -> int:
-        """How many more posters ``lane`` may start now."""
+        """How many more posters ``lane`` may start now: none until a batch's worth of
+        its slots is free (see :data:`BATCH_SHARE`)."""
         busy = sum(1 for held in self.in_flight.values() if held == lane)
         if lane == _CPU and (self.isolating is not None or self.alone):
             return 0  # the pool drains, then runs one poster alone
+        if self.limit[lane] - busy < self._batch(lane):
+            return 0
         room = min(len(self.queues[lane]), self.limit[lane] - busy)
         if lane == _IO:  # downloads wait while the pool has enough ahead of it
             backlog = len(self.queues[_CPU]) + (len(self.in_flight) - busy)
@@ -230,7 +255,7 @@ class _Runner:
         now = time.monotonic()
         while self.delayed and self.delayed[0][0] <= now:
             work = heapq.heappop(self.delayed)[1]
-            self.queues[_lane(work[1])].append(work)
+            self.queues[self._lane(work[0], work[1])].append(work)
 
     def _start(self, lane: str, room: int) -> bool:
         """Claim and plan up to ``room`` posters of ``lane`` (one transaction), submit
@@ -251,8 +276,9 @@ class _Runner:
         return bool(groups)
 
     def _submit(self, job: Job) -> Future[Chain]:
-        future = self.submit[_lane(job.stage)](job)
-        self.in_flight[future], self.jobs[future] = _lane(job.stage), job
+        lane = self._lane(job.poster_id, job.stage)
+        future = self.submit[lane](job)
+        self.in_flight[future], self.jobs[future] = lane, job
         return future
 
     def _start_alone(self) -> bool:
@@ -260,7 +286,7 @@ class _Runner:
         this process, need no pool to themselves); whether one was taken."""
         cpu_busy = any(lane == _CPU for lane in self.in_flight.values())
         index = next((i for i, w in enumerate(self.alone)
-                      if _lane(w[1]) == _IO or not cpu_busy), None)
+                      if self._lane(w[0], w[1]) == _IO or not cpu_busy), None)
         if index is None:
             return False
         pid, stage, attempt = self.alone.pop(index)
@@ -268,7 +294,7 @@ class _Runner:
             plan = claim_and_plan(session, self.ctx, stage, [pid], attempt=attempt)
         for job in plan.jobs:
             future = self._submit(job)
-            if _lane(job.stage) == _CPU:
+            if self._lane(job.poster_id, job.stage) == _CPU:
                 self.isolating = future
         for moved in plan.moved:
             self._follow(moved)
@@ -282,9 +308,11 @@ class _Runner:
     def _finished(self) -> list[Chain]:
         timeout = max(0.0, self.delayed[0][0] - time.monotonic()) if self.delayed else None
         done, _ = wait(self.in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-        if len(done) < self.limit[_CPU] and len(self.in_flight) > len(done):
-            # gather a few more: one transaction for several posters is much cheaper
-            more, _ = wait(set(self.in_flight) - done, timeout=GATHER_SECONDS)
+        target = min(len(self.in_flight), self._batch(_CPU))
+        until = time.monotonic() + GATHER_SECONDS
+        while done and len(done) < target and (left := until - time.monotonic()) > 0:
+            more, _ = wait(set(self.in_flight) - done, timeout=left,
+                           return_when=FIRST_COMPLETED)  # a batch for one transaction
             done = done | more
         chains, died = [], []
         for future in done:
@@ -319,6 +347,7 @@ class _Runner:
 
     def _follow(self, t: Transition) -> None:
         if t.terminal:
+            self.local.discard(t.poster_id)
             self.summary.processed += 1
             self.summary.done += t.terminal == End.DONE
             self.summary.failed += t.terminal == End.FAILED
@@ -331,4 +360,5 @@ class _Runner:
         elif t.stage is not None and t.alone:
             self.alone.append((t.poster_id, t.stage, t.attempt))
         elif t.stage is not None:
-            self.queues[_lane(t.stage)].append((t.poster_id, t.stage, t.attempt))
+            self.queues[self._lane(t.poster_id, t.stage)].append(
+                (t.poster_id, t.stage, t.attempt))
