@@ -82,6 +82,8 @@ def redact_url(url: str) -> str:
     'redis://:***@host:6379/0'
     >>> redact_url("postgresql://u@db/x?sslmode=require&password=pw&api_key=k")
     'postgresql://u@db/x?sslmode=require&password=***&api_key=***'
+    >>> redact_url("sqlite:////var/lib/posterlab.db")
+    'sqlite:////var/lib/posterlab.db'
     """
     try:
         parts = urlsplit(url)
@@ -95,7 +97,9 @@ def redact_url(url: str) -> str:
         parts = parts._replace(netloc=netloc)
     if parts.query:
         parts = parts._replace(query="&".join(_redact_param(p) for p in parts.query.split("&")))
-    return urlunsplit(parts)
+    # unchanged, the URL is returned as given: urlunsplit would turn sqlite:////abs/path
+    # (an empty host, then an absolute path) into sqlite://abs/path, another database
+    return url if parts == urlsplit(url) else urlunsplit(parts)
 
 
 def _redact_param(param: str) -> str:
