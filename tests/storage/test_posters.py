@@ -154,12 +154,13 @@ def test_claiming_many_at_any_stage_takes_every_pending_poster_with_its_stage(
         (ids[0], "fetch"), (ids[1], "extract"), (ids[2], "faces")]
 
 
-def test_pending_posters_are_listed_with_their_stage_in_id_order(
+def test_pending_posters_are_listed_with_their_stage_and_source_in_id_order(
         factory: sessionmaker[Session], run_id: int, ref: MakeRef) -> None:
     ids = _three_stages(factory, run_id, ref)
     with factory() as s:
         assert posters.pending_posters(s, run_id) == [
-            (ids[0], "fetch"), (ids[1], "extract"), (ids[2], "faces")]
+            (ids[0], "fetch", "/p/0.jpg"), (ids[1], "extract", "/p/1.jpg"),
+            (ids[2], "faces", "/p/2.jpg")]
         assert posters.pending_poster_ids(s, run_id, limit=2) == ids[:2]
 
 

@@ -138,16 +138,9 @@ def pending_poster_ids(session: Session, run_id: int, *, limit: int | None = Non
 
 
 def pending_posters(session: Session, run_id: int, *, after: int = 0,
-                    limit: int | None = None) -> list[tuple[int, str]]:
-    """(id, stage) of the run's posters that are not done or failed, in id order: those
-    with an id above ``after``, at most ``limit`` of them (a window of a big run)."""
-    return [(pid, stage) for pid, stage, _ in
-            pending_sources(session, run_id, after=after, limit=limit)]
-
-
-def pending_sources(session: Session, run_id: int, *, after: int = 0,
                     limit: int | None = None) -> list[tuple[int, str, str | None]]:
-    """:func:`pending_posters` with each poster's source (path or URL; None if none)."""
+    """(id, stage, source) of the run's posters that are not done or failed, in id order:
+    those with an id above ``after``, at most ``limit`` of them (a window of a big run)."""
     stmt = (select(Poster.id, Poster.status, Poster.source)
             .where(Poster.run_id == run_id, Poster.status.in_(PENDING), Poster.id > after)
             .order_by(Poster.id))

@@ -218,7 +218,7 @@ class _Runner:
         if self.cursor is None or sum(map(len, self.queues.values())) > self.window // 2:
             return
         with transaction(self.factory) as session:
-            pending = posters.pending_sources(session, self.run_id, after=self.cursor,
+            pending = posters.pending_posters(session, self.run_id, after=self.cursor,
                                               limit=self.window)
         self.cursor = pending[-1][0] if len(pending) == self.window else None
         fresh: dict[str, list[Work]] = {_IO: [], _CPU: []}
