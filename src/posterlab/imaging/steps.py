@@ -13,8 +13,6 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from skimage import exposure, filters, transform
-from skimage.morphology import disk
 
 from posterlab.imaging._validate import positive_float, positive_int, to_ubyte
 
@@ -115,6 +113,8 @@ def _resize(image: np.ndarray, *, height: int) -> np.ndarray:
     size = canonical_size(image.shape, height)
     if size == image.shape[:2]:
         return image
+    from skimage import transform  # here: reading a step list needs no scikit-image
+
     shrinking = size[0] < image.shape[0] or size[1] < image.shape[1]
     out = transform.resize(image, size + image.shape[2:], order=1, mode="edge",
                            anti_aliasing=shrinking, preserve_range=True)
@@ -122,6 +122,8 @@ def _resize(image: np.ndarray, *, height: int) -> np.ndarray:
 
 
 def _rescale_intensity(image: np.ndarray, *, low: float, high: float) -> np.ndarray:
+    from skimage import exposure
+
     lo, hi = np.percentile(image, (low, high))
     if hi <= lo:  # a flat image has no range to stretch
         return image
@@ -129,17 +131,24 @@ def _rescale_intensity(image: np.ndarray, *, low: float, high: float) -> np.ndar
 
 
 def _equalize_hist(image: np.ndarray, *, nbins: int) -> np.ndarray:
+    from skimage import exposure
+
     if image.min() == image.max():  # equalising a flat image would invent a level
         return image
     return exposure.equalize_hist(image, nbins=nbins).astype(np.float64)
 
 
 def _median(image: np.ndarray, *, radius: int) -> np.ndarray:
+    from skimage import filters
+    from skimage.morphology import disk
+
     # Rank filters work on integer images; 256 levels is what the course's uint8 uses.
     return filters.rank.median(to_ubyte(image), footprint=disk(radius)) / 255.0
 
 
 def _gaussian(image: np.ndarray, *, sigma: float) -> np.ndarray:
+    from skimage import filters
+
     axis = -1 if image.ndim == 3 else None
     return filters.gaussian(image, sigma=sigma, channel_axis=axis, preserve_range=True)
 

@@ -13,25 +13,43 @@ A poster moves ``fetch -> extract -> faces -> done`` (or ``failed`` at any stage
 - :mod:`~posterlab.pipeline.analysis`: the run's final analysis.
 """
 
-from posterlab.pipeline.analysis import analyze_run
-from posterlab.pipeline.claim import Planned, claim_and_plan
-from posterlab.pipeline.compute import chainable, compute, compute_chain
-from posterlab.pipeline.context import StageContext
-from posterlab.pipeline.drive import run_batch
-from posterlab.pipeline.record import backoff, record_batch, record_chain
-from posterlab.pipeline.results import (
-    Chain,
-    Counted,
-    Extracted,
-    Failed,
-    Fetched,
-    Job,
-    Result,
-    Transition,
-)
+from typing import TYPE_CHECKING
+
+import lazy_loader
+
+if TYPE_CHECKING:  # the names below, for type checkers; loaded on first use
+    from posterlab.pipeline.analysis import analyze_run
+    from posterlab.pipeline.claim import Planned, claim_and_plan
+    from posterlab.pipeline.compute import chainable, compute, compute_chain
+    from posterlab.pipeline.context import StageContext
+    from posterlab.pipeline.drive import run_batch
+    from posterlab.pipeline.record import backoff, record_batch, record_chain
+    from posterlab.pipeline.results import (
+        Chain,
+        Counted,
+        Extracted,
+        Failed,
+        Fetched,
+        Job,
+        Result,
+        Transition,
+    )
 
 __all__ = [
     "Chain", "Counted", "Extracted", "Failed", "Fetched", "Job", "Planned", "Result",
     "StageContext", "Transition", "analyze_run", "backoff", "chainable", "claim_and_plan",
     "compute", "compute_chain", "record_batch", "record_chain", "run_batch",
 ]
+
+# submodules load on first use: a command that needs none of the heavy ones
+# (scikit-image, pandas, the analysis) starts without importing them
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submod_attrs={
+    "analysis": ["analyze_run"],
+    "claim": ["Planned", "claim_and_plan"],
+    "compute": ["chainable", "compute", "compute_chain"],
+    "context": ["StageContext"],
+    "drive": ["run_batch"],
+    "record": ["backoff", "record_batch", "record_chain"],
+    "results": ["Chain", "Counted", "Extracted", "Failed", "Fetched", "Job", "Result",
+               "Transition"],
+})

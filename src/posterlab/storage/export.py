@@ -11,10 +11,9 @@ import math
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy.orm import Session
 
 from posterlab.errors import InputError
@@ -22,6 +21,9 @@ from posterlab.manifest.fields import parse_year
 from posterlab.storage.models import SCALAR_COLUMNS, Run
 from posterlab.storage.queries import results_select
 from posterlab.storage.vectors import unpack_vectors
+
+if TYPE_CHECKING:  # pandas is imported by the functions that build frames, when called
+    import pandas as pd
 
 LEADING = ("imdb_id", "title", "score", "genres", "status", "error", "face_count",
            "prominent_faces")
@@ -49,6 +51,8 @@ def iter_results(session: Session, run: Run, *, vectors: bool = False,
 
 def results_frame(session: Session, run: Run, *, vectors: bool = True) -> pd.DataFrame:
     """The whole run as one DataFrame (for notebooks and the analysis)."""
+    import pandas as pd
+
     frames = list(iter_results(session, run, vectors=vectors))
     if not frames:
         return _frame([], _check_columns(None, vectors), vectors)
@@ -66,6 +70,8 @@ def _check_columns(columns: Sequence[str] | None, vectors: bool) -> list[str]:
 
 
 def _frame(rows: list[Any], wanted: list[str], vectors: bool) -> pd.DataFrame:
+    import pandas as pd
+
     records = []
     for m in rows:
         rec = {c: m[c] for c in SCALAR_COLUMNS}
@@ -108,6 +114,8 @@ def neutralise(value: Any) -> Any:
 def neutralised(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with every text column passed through :func:`neutralise` (numbers stay
     numbers: a negative score is not a formula)."""
+    import pandas as pd
+
     text = [c for c in frame.columns
             if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c].dtype)]
     if not text:
@@ -151,6 +159,7 @@ def _write_text(frames: Iterator[pd.DataFrame], fmt: str, fh: IO[str]) -> int:
 
 
 def _write_parquet(frames: Iterator[pd.DataFrame], out: Path) -> int:
+    import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -177,6 +186,8 @@ def _write_parquet(frames: Iterator[pd.DataFrame], out: Path) -> int:
 
 
 def _jsonable(value: Any) -> Any:
+    import pandas as pd
+
     if isinstance(value, np.ndarray):
         return [float(x) for x in value]
     if isinstance(value, (np.floating, float)):

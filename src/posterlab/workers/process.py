@@ -18,9 +18,12 @@ import os
 import socket
 
 # imported before children fork: a recycled child starts in milliseconds instead of
-# re-importing scikit-image and the detector (~1 s)
-PRELOAD: tuple[str, ...] = ("posterlab.pipeline", "posterlab.imaging.features",
-                            "posterlab.faces.local")
+# re-importing scikit-image and the detector (~1 s); the packages load their modules on
+# first use, so the modules a poster's stages run are named one by one
+PRELOAD: tuple[str, ...] = (
+    "posterlab.pipeline.claim", "posterlab.pipeline.compute", "posterlab.pipeline.record",
+    "posterlab.pipeline.drive", "posterlab.imaging.features", "skimage.transform",
+    "skimage.exposure", "posterlab.faces.local")
 # The YuNet binding keeps ~36 KB per detection (measured): a child is replaced after this
 # many posters (~36 MB of growth), which costs ~1 s, ~0.1% of their compute.
 POSTERS_PER_CHILD = 1000
@@ -36,19 +39,20 @@ def single_threaded_blas() -> None:
 
 # glibc's mallopt parameters, and the values set for a process that computes posters
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-MALLOC_SETTINGS = {_M_MMAP_THRESHOLD: 32 << 20, _M_TRIM_THRESHOLD: 128 << 20,
-                   _M_TOP_PAD: 32 << 20}
+MALLOC_SETTINGS = {_M_MMAP_THRESHOLD: 4 << 20, _M_TRIM_THRESHOLD: 16 << 20,
+                   _M_TOP_PAD: 4 << 20}
 
 
 def steady_malloc() -> bool:
     """Keep a poster's arrays on the heap instead of a fresh ``mmap`` each.
 
     Each poster allocates and frees several arrays of a few MB (the float image, the
-    detector's upscaled copy); above glibc's default threshold each one is an ``mmap``
-    whose pages the kernel zeroes again, and ``munmap`` at its end: ~5 ms of system CPU
-    per poster, 10 % of the work (measured). Arrays up to 32 MB are taken from the heap,
-    and up to 128 MB freed at its top stay mapped. Images past the memory budget are
-    refused before they are decoded, so this bounds, not grows, what a process holds.
+    detector's upscaled copy); with glibc's default thresholds each is an ``mmap``, or
+    the heap is trimmed after it, and the kernel zeroes fresh pages again: ~5 ms of system CPU
+    per poster, 10 % of the work (measured; 0.1 ms with these settings). Arrays up to
+    4 MB are taken from the heap, and up to 16 MB freed at its top stay mapped: a
+    process holds at most that much more than it uses, and a big image's arrays (a
+    decode past the canonical size) still get their own mapping, returned at once.
     Whether the settings took (False where the C library is not glibc).
     """
     name = ctypes.util.find_library("c")
