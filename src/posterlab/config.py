@@ -148,7 +148,7 @@ class Settings:
     # a poster whose processing killed its process this many times fails `worker-crashed`
     max_crashes: int = 2
     # a claim's lease: renewed by a living worker every third of it, re-queued once expired
-    lease_seconds: int = 20
+    lease_seconds: int = 10
     stuck_after_seconds: float = 900.0  # a claimed stage untouched this long is re-queued
     # Redis redelivers a message left unacknowledged this long (a worker died holding it);
     # longer than any task and retry countdown, so a slow task is not run twice
@@ -201,7 +201,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     (downloads at once to one host, 8), ``POSTERLAB_MAX_QUEUED`` (messages waiting in any
     one queue, 1000),
     ``POSTERLAB_MAX_PIXELS``, ``POSTERLAB_MAX_IMAGE_BYTES`` (memory budget of one decode,
-    384 MiB), ``POSTERLAB_MAX_CRASHES`` (2), ``POSTERLAB_LEASE_SECONDS`` (20),
+    384 MiB), ``POSTERLAB_MAX_CRASHES`` (2), ``POSTERLAB_LEASE_SECONDS`` (10),
     ``POSTERLAB_MAX_DOWNLOAD_BYTES``, ``POSTERLAB_STUCK_AFTER``
     (seconds), ``POSTERLAB_VISIBILITY_TIMEOUT`` (seconds), ``POSTERLAB_PREPROCESS`` (a JSON
     object of :class:`~posterlab.imaging.preprocess.PreprocessConfig` overrides, e.g.

@@ -95,7 +95,7 @@ def run_provenance(run: Run) -> dict[str, Any]:
 
 def analyze_run(factory: sessionmaker[Session], run_id: int,
                 options: AnalysisOptions | None = None, *,
-                max_crashes: int | None = None, lease_seconds: float = 20.0) -> dict[str, Any]:
+                max_crashes: int | None = None, lease_seconds: float = 10.0) -> dict[str, Any]:
     """Analyze a run (out-of-fold models, correlations, controls); store and return it.
 
     Whatever goes wrong, the run's analysis ends ``done`` or ``failed`` (with the error),

@@ -3,13 +3,13 @@ and re-queues the posters whose lease expired (their worker died).
 
 One daemon thread per worker process that claims posters (each Celery pool child),
 started after the fork with the process's engine. Every third of the lease it extends
-the leases its process holds (:func:`~posterlab.storage.claims.renew_leases`); every half
-lease it takes back the expired leases of any worker (:func:`~posterlab.storage.claims.
+the leases its process holds (:func:`~posterlab.storage.claims.renew_leases`) and takes
+back the expired leases of any worker (:func:`~posterlab.storage.claims.
 expire_leases`, conditional, so of all the living workers exactly one re-queues each
 poster) and hands them to ``requeue``, then calls ``lost`` (the posters whose message
 was lost, re-queued when the broker is idle, see :func:`~posterlab.workers.celery_app.
-requeue_lost`). With the default 20 s lease, the posters of a
-worker killed with -9 are back in a queue within about 30 s, whatever
+requeue_lost`). With the default 10 s lease, the posters of a
+worker killed with -9 are back in a queue within about 14 s, whatever
 ``POSTERLAB_STUCK_AFTER`` says.
 """
 
@@ -71,13 +71,10 @@ class LeaseKeeper:
         return expired
 
     def _loop(self) -> None:
-        beats = 0
         while not self._stop.wait(self.every):
-            beats += 1
             try:
                 self.beat()
-                if beats % 2 == 0:  # every other beat: each lease/1.5 s
-                    self.sweep()
+                self.sweep()  # an index range of the few claimed rows: cheap at any size
             except (SQLAlchemyError, OSError) as exc:  # an outage: the next beat retries
                 log.warning("heartbeat failed: %s: %s", type(exc).__name__, exc)
             except Exception:  # a broker error while re-queueing, a bug: keep beating
