@@ -41,6 +41,11 @@ def test_the_api_answers_the_objects_of_the_command_line(
     one = requests.get(f"{base}/seeded/posters/100", timeout=10).json()
     assert one["sha256"] == seeded["sha"] and one["image_size"] == [182, 268]
 
+    speed = requests.get(f"{base}/seeded/speed", timeout=10).json()
+    assert speed["run"] == "seeded" and len(speed["points"]) == 60
+    ended = sum(p["rate"] for p in speed["points"]) * speed["bucket_seconds"]
+    assert round(ended) == 5  # the 3 done and 2 failed, all within the last ten minutes
+
     bad = requests.get(f"{base}/seeded/posters", params={"limit": 10_000}, timeout=10)
     assert bad.status_code == 400 and "limit" in bad.json()["error"]
     missing = requests.get(f"{base}/nope", timeout=10)

@@ -69,6 +69,9 @@ def test_a_run_is_watched_live_and_acted_on_in_the_browser(
         "n => Number(document.querySelector('[data-count=\"done\"]').textContent) > n",
         arg=done, timeout=WAIT_MS)
     assert page.evaluate("window.stillTheSamePage") is True  # updated without a reload
+    # the speed chart starts from the run's last minutes in the database, then grows
+    page.wait_for_function("Number(document.getElementById('speed').dataset.points) >= 60",
+                           timeout=WAIT_MS)
 
     groups = _failures(server.url, 2)
     page.goto(f"{server.url}/runs/watched/failures")

@@ -2,6 +2,7 @@
 
 ``/api/runs`` (``runs --json``), ``/api/runs/{name}`` (``status --json``),
 ``/api/runs/{name}/live`` (status, workers and queue depths: what a run's page polls),
+``/api/runs/{name}/speed`` (posters per second over the run's last ten minutes),
 ``/api/runs/{name}/failures`` (``failures --json``), ``/api/runs/{name}/posters``
 (``?offset=&limit=&order=id|rating|face_count``) and ``/api/runs/{name}/posters/{movie}``.
 """
@@ -54,6 +55,10 @@ def run_live(request: Request) -> JSONResponse:
     return JSONResponse(live(request, request.path_params["name"]))
 
 
+def run_speed(request: Request) -> JSONResponse:
+    return JSONResponse(browse.speed(state_of(request).store, request.path_params["name"]))
+
+
 def failures(request: Request) -> JSONResponse:
     examples = query_int(request, "examples", 5)
     if not 0 <= examples <= 100:
@@ -77,6 +82,7 @@ def poster(request: Request) -> JSONResponse:
 def routes() -> list[Route]:
     return [Route("/api/runs", runs), Route("/api/runs/{name}", run),
             Route("/api/runs/{name}/live", run_live),
+            Route("/api/runs/{name}/speed", run_speed),
             Route("/api/runs/{name}/failures", failures),
             Route("/api/runs/{name}/posters", posters),
             Route("/api/runs/{name}/posters/{movie}", poster)]

@@ -21,6 +21,9 @@ from posterlab.storage.models import utcnow
 WORKER_WINDOW = queries.WORKER_WINDOW  # a worker that touched a poster since is listed
 BROKER_TIMEOUT = 0.5  # seconds: a page must stay quick when the broker is down
 MAX_PAGE = 500  # posters per page of the API
+SPEED_WINDOW = timedelta(minutes=10)  # the speed chart's span, up to the run's last poster
+SPEED_BUCKETS = 60
+SPEED_ROWS = 200_000  # posters read at most for it (33 000 a minute over ten minutes)
 
 
 def workers(store: Store, run_name: str | None = None, *, now: datetime | None = None
@@ -46,6 +49,41 @@ def workers(store: Store, run_name: str | None = None, *, now: datetime | None =
         entry["posters_last_minute"] += row["finished_last_minute"]
         entry["last_seen"] = max(entry["last_seen"], row["last_seen"])
     return [{**h, "last_seen": h["last_seen"].isoformat()} for h in hosts.values()]
+
+
+def speed(store: Store, run_name: str | None = None, *, now: datetime | None = None
+          ) -> dict[str, Any]:
+    """Posters ended per second over the run's last :data:`SPEED_WINDOW` (to now while it
+    runs, to its end once finished), in :data:`SPEED_BUCKETS` buckets: ``{"run",
+    "bucket_seconds", "points": [{"t": the bucket's end in Unix seconds, "rate"}]}``."""
+    as_of = utcnow() if now is None else now
+    with store.factory() as session:
+        run = runs.find_run(session, run_name)
+        until = min(as_of, run.finished_at or as_of)
+        since = max(run.created_at, until - SPEED_WINDOW)
+        times = browse.ended_times(session, run.id, since=since, until=until,
+                                   limit=SPEED_ROWS)
+    return {"run": run.name, **speed_buckets(times, since, until, SPEED_BUCKETS)}
+
+
+def speed_buckets(times: list[datetime], since: datetime, until: datetime, buckets: int
+                  ) -> dict[str, Any]:
+    """``times`` counted into ``buckets`` equal spans of ``since``..``until``, as rates.
+
+    >>> t0 = datetime(2026, 1, 1)
+    >>> speed_buckets([t0 + timedelta(seconds=s) for s in (1, 2, 3, 9)], t0,
+    ...               t0 + timedelta(seconds=10), 2)["points"][0]["rate"]
+    0.6
+    """
+    span = max((until - since).total_seconds(), 1.0)
+    width = span / buckets
+    counts = [0] * buckets
+    for t in times:
+        counts[min(buckets - 1, max(0, int((t - since).total_seconds() / width)))] += 1
+    start = since.timestamp()
+    return {"bucket_seconds": round(width, 3),
+            "points": [{"t": round(start + (i + 1) * width, 3), "rate": round(n / width, 3)}
+                       for i, n in enumerate(counts)]}
 
 
 def queue_depths(settings: Settings) -> dict[str, int] | None:

@@ -45,6 +45,17 @@ def worker_activity(session: Session, run_id: int, *, since: datetime, minute_ag
              int(f or 0)} for w, last, n, f in rows]
 
 
+def ended_times(session: Session, run_id: int, *, since: datetime, until: datetime,
+                limit: int) -> list[datetime]:
+    """When the run's posters that ended between ``since`` and ``until`` ended (the
+    latest ``limit`` of them): a range of ``ix_posters_run_updated``."""
+    return list(session.scalars(
+        select(Poster.updated_at)
+        .where(Poster.run_id == run_id, Poster.updated_at >= since, Poster.updated_at <= until,
+               Poster.status.in_(WORKED))
+        .order_by(Poster.updated_at.desc()).limit(limit)))
+
+
 def posters_page(session: Session, run_id: int, *, offset: int, limit: int,
                  order: str = "id", done_only: bool = False) -> list[dict[str, Any]]:
     """A page of the run's posters (their manifest fields and work state).

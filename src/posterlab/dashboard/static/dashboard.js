@@ -6,9 +6,10 @@
   if (!main) { return; }
   var url = main.getAttribute("data-live");
   var every = Math.max(0.5, parseFloat(main.getAttribute("data-poll") || "2")) * 1000;
-  var samples = [];          // {t: seconds, rate: posters per second since the last poll}
+  var speedUrl = main.getAttribute("data-speed");
+  var samples = [];          // {t: Unix seconds, rate: posters per second up to t}
   var last = null;           // {t, ended} of the previous poll
-  var MAX_SAMPLES = 180;
+  var WINDOW = 600;          // seconds the chart spans at most
 
   function figure(name, value) {
     var els = document.querySelectorAll('[data-figure="' + name + '"]');
@@ -87,9 +88,10 @@
     if (data.queues) {
       table("queues", Object.keys(data.queues).map(function (q) { return [q, data.queues[q]]; }), "");
     }
-    if (last !== null && now > last.t) {
+    if (last !== null && now > last.t && (s.pending > 0 || ended > last.ended)) {
+      // (a run with nothing left keeps the chart of its last minutes)
       samples.push({t: now, rate: Math.max(0, (ended - last.ended) / (now - last.t))});
-      if (samples.length > MAX_SAMPLES) { samples.shift(); }
+      while (samples.length > 2 && samples[0].t < now - WINDOW) { samples.shift(); }
     }
     last = {t: now, ended: ended};
     draw();
@@ -105,11 +107,15 @@
     g.strokeStyle = "#bbb"; g.fillStyle = "#555"; g.font = "11px sans-serif";
     g.beginPath(); g.moveTo(pad, 4); g.lineTo(pad, h - pad); g.lineTo(w - 4, h - pad); g.stroke();
     g.fillText(top.toFixed(1) + "/s", 2, 12); g.fillText("0", 14, h - pad);
-    g.fillText("last " + Math.round(samples.length * every / 1000) + " s", w - 70, h - 10);
+    canvas.setAttribute("data-points", String(samples.length));
+    var t0 = samples.length ? samples[0].t : 0;
+    var span = samples.length > 1 ? samples[samples.length - 1].t - t0 : 0;
+    g.fillText(span >= 120 ? "last " + Math.round(span / 60) + " min"
+                           : "last " + Math.round(span) + " s", w - 70, h - 10);
     if (samples.length < 2) { return; }
     g.strokeStyle = "#1f6feb"; g.lineWidth = 2; g.beginPath();
     samples.forEach(function (p, i) {
-      var x = pad + (w - pad - 6) * i / (MAX_SAMPLES - 1);
+      var x = pad + (w - pad - 6) * (p.t - t0) / Math.max(span, 1);
       var y = h - pad - (h - pad - 8) * p.rate / top;
       if (i === 0) { g.moveTo(x, y); } else { g.lineTo(x, y); }
     });
@@ -124,5 +130,17 @@
       .catch(function () { figure("updated", "unreachable, retrying"); })
       .then(function () { setTimeout(tick, every); });
   }
-  tick();
+  function history() {     // the run's last minutes from the database, then live polls
+    if (!speedUrl) { tick(); return; }
+    fetch(speedUrl, {headers: {"Accept": "application/json"}, cache: "no-store",
+                     credentials: "same-origin"})
+      .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.json(); })
+      .then(function (data) {
+        samples = data.points.map(function (p) { return {t: p.t, rate: p.rate}; });
+        draw();
+      })
+      .catch(function () { samples = []; })
+      .then(tick);
+  }
+  history();
 })();
