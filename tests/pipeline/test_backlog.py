@@ -141,3 +141,29 @@ def test_deferred_posters_are_not_taken_for_lost_messages(
         lost = stuck_posters(session, run_id, timedelta(seconds=0), include_unclaimed=True,
                              unclaimed_for=timedelta(seconds=-60))
     assert {pid for pid, _ in lost} == set(big_run[10:])
+
+
+def test_a_poster_a_process_died_on_goes_ahead_of_the_waiting_messages_alone(
+        env, app: tuple[Celery, redis.Redis], big_run: list[int]) -> None:
+    """Suspects are decided while the run goes on, not in a tail behind the backlog."""
+    from posterlab.pipeline import Transition
+
+    celery, client = app
+    queues = Backlog(celery, env.factory, client, max_queued=1000)
+    size = Stage.FETCH.ids_per_message
+    waiting = big_run[:3 * size]
+    assert queues.send(Stage.FETCH, waiting) == 3
+    suspects = big_run[-3:]
+    queues.follow([Transition(pid, 1, Stage.FETCH, 2, alone=True) for pid in suspects])
+    assert queue_depth(client, Stage.FETCH) == 6
+
+    with celery.connection_for_read() as conn:
+        bound = Queue(Stage.FETCH.queue, Exchange(Stage.FETCH.queue, type="direct"),
+                      routing_key=Stage.FETCH.queue)(conn.default_channel)
+        messages = []
+        while (message := bound.get(no_ack=True)) is not None:
+            (ids,), kwargs, _ = message.decode()
+            messages.append((ids, kwargs["attempt"]))
+    # first the suspects, each alone, in the order they were sent; then the backlog
+    assert messages[:3] == [([pid], 2) for pid in suspects]
+    assert [pid for ids, _ in messages[3:] for pid in ids] == waiting

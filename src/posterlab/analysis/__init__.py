@@ -13,19 +13,23 @@ Where things live: :mod:`~posterlab.analysis.analyze` (the entry point),
 :mod:`~posterlab.analysis.report`.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from posterlab.analysis.analyze import analyze
-from posterlab.analysis.correlations import bootstrap_ci, correlate, fisher_ci
-from posterlab.analysis.ensemble import FittedModel, TrainingPlan
-from posterlab.analysis.evaluation import evaluate
-from posterlab.analysis.groups import color_groups, face_buckets
-from posterlab.analysis.inputs import design_matrix
-from posterlab.analysis.network import MLP
-from posterlab.analysis.report import report_html, write_report
-from posterlab.analysis.result import AnalysisResult
-from posterlab.analysis.training import TrainingHistory, TrainingOptions
+import lazy_loader
+
 from posterlab.features_schema import HISTOGRAM_FEATURES, SCALAR_FEATURES
+
+if TYPE_CHECKING:  # the names below, for type checkers; loaded on first use
+    from posterlab.analysis.analyze import analyze
+    from posterlab.analysis.correlations import bootstrap_ci, correlate, fisher_ci
+    from posterlab.analysis.ensemble import FittedModel, TrainingPlan
+    from posterlab.analysis.evaluation import evaluate
+    from posterlab.analysis.groups import color_groups, face_buckets
+    from posterlab.analysis.inputs import design_matrix
+    from posterlab.analysis.network import MLP
+    from posterlab.analysis.report import report_html, write_report
+    from posterlab.analysis.result import AnalysisResult
+    from posterlab.analysis.training import TrainingHistory, TrainingOptions
 
 __all__ = [
     "HISTOGRAM_FEATURES",
@@ -47,3 +51,17 @@ __all__ = [
     "report_html",
     "write_report",
 ]
+
+# submodules load on first use: the analysis does not import the report's matplotlib
+__getattr__, __dir__, _ = lazy_loader.attach(__name__, submod_attrs={
+    "analyze": ["analyze"],
+    "correlations": ["bootstrap_ci", "correlate", "fisher_ci"],
+    "ensemble": ["FittedModel", "TrainingPlan"],
+    "evaluation": ["evaluate"],
+    "groups": ["color_groups", "face_buckets"],
+    "inputs": ["design_matrix"],
+    "network": ["MLP"],
+    "report": ["report_html", "write_report"],
+    "result": ["AnalysisResult"],
+    "training": ["TrainingHistory", "TrainingOptions"],
+})

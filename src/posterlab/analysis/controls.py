@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.multitest import multipletests
+from statsmodels.tools.tools import add_constant
 
 from posterlab.analysis.columns import PRIMARY, TARGET, family
 from posterlab.analysis.inputs import genre_block
@@ -138,8 +139,8 @@ def _one(frame: pd.DataFrame, feature: str, block: pd.DataFrame,
     base = {"feature": feature, "n": len(data), "family": family(feature), "controls": used}
     if len(data) < data.shape[1] + 3 or data["_x"].nunique() < 2:
         return {**base, **empty}
-    design = sm.add_constant(data.drop(columns="_y"), has_constant="add")
-    fit = sm.OLS(data["_y"], design).fit()
+    design = add_constant(data.drop(columns="_y"), has_constant="add")
+    fit = OLS(data["_y"], design).fit()
     if not np.isfinite(fit.bse["_x"]) or fit.bse["_x"] == 0:
         return {**base, **empty}
     low, high = fit.conf_int().loc["_x"]

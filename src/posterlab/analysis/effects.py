@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
+from statsmodels.tools.tools import add_constant
 
 __all__ = ["face_effects", "slope_of"]
 
@@ -36,7 +37,7 @@ def slope_of(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
     out = {"n": len(x), "slope": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p": np.nan}
     if len(x) < 3 or np.ptp(x) == 0:
         return out
-    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+    fit = OLS(y, add_constant(x, has_constant="add")).fit()
     low, high = fit.conf_int()[1]
     return {**out, "slope": float(fit.params[1]), "ci_low": float(low),
             "ci_high": float(high), "p": float(fit.pvalues[1])}  # fmt: skip

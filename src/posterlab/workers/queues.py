@@ -52,6 +52,19 @@ def broker_client(url: str, **options: Any) -> redis.Redis:
         retry_on_error=[RedisConnectionError, RedisTimeoutError], **options)
 
 
+# kombu pushes a message on a queue's left end and workers take from its right end; this
+# moves the ``ARGV[1]`` newest messages to the right end, in the order they were sent
+_TO_FRONT = """
+local moved = 0
+for _ = 1, tonumber(ARGV[1]) do
+  local message = redis.call('LPOP', KEYS[1])
+  if not message then break end
+  redis.call('RPUSH', KEYS[1], message)
+  moved = moved + 1
+end
+return moved
+"""
+
 LOCK_SECONDS = 10.0  # a publisher that died holding the lock frees it after this long
 TOP_UP_MESSAGES = 64  # messages a top-up sends at most: spreads the work over many tasks
 
@@ -141,20 +154,39 @@ class Backlog:
 
     def follow(self, transitions: Iterable[Transition]) -> None:
         """Publish where each poster goes next: its next stage now (grouped, bounded), a
-        retry later, the run's analysis when it was the run's last poster."""
+        retry later, a poster a process may have died on alone and first in its queue,
+        the run's analysis when it was the run's last poster."""
         now: dict[Stage, list[int]] = defaultdict(list)
+        alone: dict[Stage, list[Transition]] = defaultdict(list)
         with self.app.producer_or_acquire() as producer:
             for t in transitions:
-                if t.stage is not None and (t.delay is not None or t.alone):
-                    # a retry later, or a poster that may have killed its worker: alone
+                if t.stage is not None and t.delay is not None:
                     publish(self.app, t.stage, [t.poster_id], attempt=t.attempt,
                             countdown=t.delay, producer=producer)
+                elif t.stage is not None and t.alone:
+                    alone[t.stage].append(t)
                 elif t.stage is not None:
                     now[t.stage].append(t.poster_id)
                 if t.analysis_due:
                     publish_analysis(self.app, t.run_id, producer=producer)
+            for stage, suspects in alone.items():
+                self.send_first(stage, suspects, producer=producer)
             for stage, ids in now.items():
                 self.send(stage, ids, producer=producer)
+
+    def send_first(self, stage: Stage, suspects: Sequence[Transition], *,
+                   producer: Any = None) -> int:
+        """Publish each poster in a message of its own, ahead of every message waiting.
+
+        These are posters a process died on (or a dead worker held): decided now, while
+        the rest of the run overlaps what their deaths cost, rather than in a tail behind
+        the whole backlog. Unbounded, as retries are: there are few of them.
+        """
+        with self._lock(stage):
+            sent = sum(publish(self.app, stage, [t.poster_id], attempt=t.attempt,
+                               producer=producer) for t in suspects)
+            self.client.eval(_TO_FRONT, 1, stage.queue, sent)
+        return sent
 
     def requeue(self, taken_back: Iterable[tuple[int, str]]) -> None:
         """Publish (id, stage) posters taken back from a dead worker, each alone: one of
