@@ -108,3 +108,40 @@ def test_posters_of_distributed_runs_waiting_unclaimed_too_long_are_found_lost_o
         assert claims.lost_posters(session, timedelta(seconds=60)) == []  # not long enough
         assert claims.lost_posters(session, timedelta(0)) == [(pid, "fetch")]
         assert claims.lost_posters(session, timedelta(seconds=1)) == []  # touched: once
+
+
+def test_the_claims_of_a_pool_process_recorded_dead_come_back_at_once_still_counted(
+        env, broker_url: str) -> None:
+    """A child that died while its worker lived: its poster is charged, whatever the lease."""
+    import redis
+
+    from posterlab.workers.deaths import recently_died, record_death
+
+    (png,) = env.ids(env.PNG)
+    (jpeg,) = env.ids(env.JPEG)
+    died = replace(env.ctx, worker="host-a:41", leased=True)
+    assert len(_plan(env, died, env.PNG).jobs) == 1
+    client = redis.Redis.from_url(broker_url)
+    try:
+        record_death(client, "host-a:41")
+        record_death(client, "host-a:7", now=0.0)  # an hour and more ago: forgotten
+        dead = recently_died(client)
+    finally:
+        client.close()
+    assert set(dead) == {"host-a:41"} and dead["host-a:41"] <= utcnow()
+    # the same pid, a process started after the death: its claim is its own
+    reused = replace(env.ctx, worker="host-a:41", leased=True)
+    later = {"host-a:41": utcnow() - timedelta(seconds=60)}
+    assert len(_plan(env, reused, env.JPEG).jobs) == 1
+    with transaction(env.factory) as session:
+        session.execute(update(Poster).where(Poster.id == png)
+                        .values(claimed_at=utcnow() - timedelta(seconds=120)))
+    with transaction(env.factory) as session:
+        assert claims.release_dead(session, later) == [(png, "fetch")]  # the lease is live
+        assert claims.release_dead(session, later) == []  # taken back once
+        assert claims.expire_leases(session) == []
+    assert env.poster(env.PNG).deliveries == 1  # charged: it died on this poster
+    assert env.poster(env.JPEG).lease_expires_at is not None  # the living one keeps its own
+    assert jpeg != png
+    assert len(_plan(env, env.ctx, env.PNG).jobs) == 1  # alone, taken again at once
+    assert env.poster(env.PNG).deliveries == 2

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 from PIL import Image
 
 from posterlab.testing import (
@@ -30,6 +32,7 @@ from posterlab.testing import (
     run_cli,
     sample_manifest,
 )
+from posterlab.workers.deaths import recently_died
 
 pytestmark = [pytest.mark.slow]
 
@@ -157,6 +160,14 @@ def test_celery_a_poster_that_kills_its_pool_child_fails_worker_crashed_and_rede
     assert len(received_in([worker.log], "posterlab.analysis")) == 1
     log = worker.log.read_text(errors="replace")
     assert log.count("exited with 'signal 9 (SIGKILL)'") == 2, log[-3000:]
+    # the worker's main process recorded each child that died on the poster: the sweeps
+    # take its claims back at once, its delivery counted, however long the queue
+    client = redis.Redis.from_url(private_broker)
+    try:
+        recorded = set(recently_died(client))
+    finally:
+        client.close()
+    assert recorded == {f"{socket.gethostname()}:{pid}" for pid, _, _ in reaper.kills}
 
 
 def test_celery_an_analysis_that_kills_its_pool_child_fails_worker_crashed(

@@ -10,8 +10,8 @@ for the sweep to re-queue. Functions receive the session and never commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, case, select
@@ -77,6 +77,37 @@ def expire_leases(session: Session, *, run_id: int | None = None, limit: int = 1
                 deliveries=case((Poster.deliveries > 0, Poster.deliveries - 1), else_=0))
         .returning(Poster.id, Poster.status)).all()
     return sorted((r.id, r.status) for r in rows)
+
+
+def release_dead(session: Session, dead: Mapping[str, datetime], *, limit: int = 10_000
+                 ) -> list[tuple[int, str]]:
+    """Take back the claims of processes known to have died on their posters (worker name
+    -> when it died): (id, stage) pairs, their delivery still counted (unlike
+    :func:`expire_leases`).
+
+    Only claims made before the death are taken: a later process that got the same pid
+    keeps its own. Conditional, as :func:`expire_leases` is: of several sweepers, one
+    gets each poster.
+    """
+    if not dead:
+        return []
+    where = [Poster.lease_expires_at.is_not(None), Poster.worker.in_(list(dead)),
+             Poster.status.in_(PENDING)]
+    held = session.execute(select(Poster.id, Poster.worker, Poster.claimed_at).where(*where)
+                           .order_by(Poster.id).limit(limit)).all()
+    ids = [r.id for r in held if r.claimed_at is not None and r.worker in dead
+           and _aware(r.claimed_at) <= _aware(dead[r.worker])]
+    if not ids:
+        return []
+    rows = session.execute(
+        plain_update(Poster).where(Poster.id.in_(ids), *where)
+        .values(lease_expires_at=None, claimed_at=None, updated_at=utcnow())
+        .returning(Poster.id, Poster.status)).all()
+    return sorted((r.id, r.status) for r in rows)
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def settle(session: Session, poster_id: int, *, until: datetime | None = None) -> None:

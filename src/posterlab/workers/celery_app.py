@@ -14,9 +14,10 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from celery import Celery, Task
 from kombu import Exchange, Queue
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -30,6 +31,7 @@ from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
 from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.workers.broker import broker_idle
+from posterlab.workers.deaths import DeathRecordingRequest, recently_died
 from posterlab.workers.leases import LeaseKeeper
 from posterlab.workers.process import POSTERS_PER_CHILD, set_up_compute_process, worker_name
 from posterlab.workers.queues import (
@@ -72,8 +74,14 @@ class ProcessState:
             self.leases = LeaseKeeper(
                 factory, self.ctx.worker or worker_name(), self.settings.lease_seconds,
                 lambda expired: backlog_of(app).requeue(expired),
-                lambda: requeue_lost(app, factory, self.settings)).start()
+                lambda: requeue_lost(app, factory, self.settings),
+                lambda: _recorded_dead(self._client())).start()
         return self.factory, self.ctx
+
+    def _client(self) -> redis.Redis:
+        if self.ctx is None or self.ctx.redis_client is None:
+            raise RuntimeError("a worker process's stage context has no Redis client")
+        return self.ctx.redis_client
 
     def backlog_for(self, app: Celery) -> Backlog:
         """This process's bounded publisher (built on first use, after a fork)."""
@@ -83,6 +91,14 @@ class ProcessState:
                 raise RuntimeError("a worker process's stage context has no Redis client")
             self.backlog = Backlog(app, factory, ctx.redis_client, self.settings.max_queued)
         return self.backlog
+
+
+def _recorded_dead(client: redis.Redis) -> dict[str, datetime]:
+    try:
+        return recently_died(client)
+    except redis.RedisError as exc:  # Redis away a moment: expired leases still come back
+        log.warning("could not read the pool processes recorded dead: %s", exc)
+        return {}
 
 
 def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageContext]:
@@ -124,8 +140,8 @@ def create_app(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
     )
     app.posterlab_state = ProcessState(settings)  # type: ignore[attr-defined]
-    for stage, task in STAGE_TASKS.items():
-        app.task(name=stage.task_name, bind=True)(task)
+    for stage, task in STAGE_TASKS.items():  # a pool child dying in one is recorded
+        app.task(name=stage.task_name, bind=True, Request=DeathRecordingRequest)(task)
     app.task(name=ANALYSIS_TASK, bind=True)(analysis)
     return app
 

@@ -1,5 +1,6 @@
 """A distributed worker process's leases: a thread renews the leases the process holds,
-and re-queues the posters whose lease expired (their worker died).
+and re-queues the posters whose lease expired (their worker died) or whose pool process
+was recorded dead (:mod:`posterlab.workers.deaths`).
 
 One daemon thread per worker process that claims posters (each Celery pool child),
 started after the fork with the process's engine. Every third of the lease it extends
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,8 +37,10 @@ class LeaseKeeper:
     """Renew ``worker``'s leases and sweep expired ones, on a thread, until :meth:`stop`."""
 
     def __init__(self, factory: sessionmaker[Session], worker: str, lease_seconds: float,
-                 requeue: Requeue, lost: Callable[[], object] | None = None) -> None:
+                 requeue: Requeue, lost: Callable[[], object] | None = None,
+                 dead: Callable[[], Mapping[str, datetime]] | None = None) -> None:
         self.factory, self.worker, self.requeue, self.lost = factory, worker, requeue, lost
+        self.dead = dead
         self.lease = timedelta(seconds=lease_seconds)
         self.every = lease_seconds / 3
         self._stop = threading.Event()
@@ -59,16 +62,22 @@ class LeaseKeeper:
             return claims.renew_leases(session, self.worker, utcnow() + self.lease)
 
     def sweep(self) -> list[tuple[int, str]]:
-        """Take back the expired leases of any worker and re-queue their posters."""
+        """Take back the claims of pool processes recorded dead (delivery counted) and the
+        expired leases of any worker (uncounted), and re-queue their posters."""
+        dead = self.dead() if self.dead is not None else {}
         with transaction(self.factory) as session:
+            died = claims.release_dead(session, dead)
             expired = claims.expire_leases(session)
+        if died:
+            log.warning("re-queued %d posters whose pool process died on them", len(died))
+            self.requeue(died)
         if expired:
             log.warning("re-queued %d posters whose worker stopped renewing its lease",
                         len(expired))
             self.requeue(expired)
         if self.lost is not None:
             self.lost()
-        return expired
+        return died + expired
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
