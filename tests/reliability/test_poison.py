@@ -217,7 +217,7 @@ def test_celery_an_analysis_whose_whole_worker_died_is_run_again_by_another(
     other.wait_ready()
     run.wait(run.finished, 90)
     assert run.run()["analysis_state"] == "done", run.run()
-    # three leases of silence (9 s here, 60 s by default), not Redis's 2 h visibility timeout
+    # a lease and a half of silence (4.5 s here), not the 2 h visibility timeout of Redis
     assert time.monotonic() - killed_at < 60
     assert "re-queued the analysis of run" in other.log.read_text(errors="replace")
 

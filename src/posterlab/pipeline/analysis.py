@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from posterlab.storage.models import Run
 
 log = logging.getLogger(__name__)
+
+
+def lost_after(lease_seconds: float) -> timedelta:
+    """How long a running analysis may go unrenewed before it counts as lost with its
+    worker: one and a half leases (it renews every third of one, so four or five
+    renewals missed in a row), after which any living worker queues it again."""
+    return timedelta(seconds=1.5 * lease_seconds)
 
 
 def analysis_workers() -> int:
@@ -103,8 +110,8 @@ def analyze_run(factory: sessionmaker[Session], run_id: int,
     dies in it leaves it ``running``: after ``max_crashes`` such deliveries it is
     ``failed`` (``worker-crashed``) and that failure is returned, so a redelivered message
     that kills every worker it reaches stops. While it runs, ``analysis_at`` is renewed
-    every third of ``lease_seconds``: an analysis silent for longer than three leases
-    lost its worker, and the workers' sweeps queue it again.
+    every third of ``lease_seconds``: an analysis silent for longer than
+    :func:`lost_after` lost its worker, and the workers' sweeps queue it again.
     """
     with transaction(factory) as session:  # first: the sweeper leaves a running one alone
         crashes = runs.begin_analysis(session, run_id, max_crashes=max_crashes)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from posterlab.config import Settings
 from posterlab.pipeline import StageContext, Transition, analyze_run, backoff, run_batch
+from posterlab.pipeline.analysis import lost_after
 from posterlab.pipeline.drive import fail_posters
 from posterlab.pipeline.record import MAX_RATE_LIMITED_ATTEMPTS
 from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
@@ -162,14 +163,13 @@ def _process_state(app: Celery) -> ProcessState:
 
 
 def requeue_lost(app: Celery, factory: sessionmaker[Session], settings: Settings) -> int:
-    """Re-queue what a dead worker left: a run's analysis not renewed for three leases
-    (its worker died whole while it ran), and posters whose message was lost (a worker
+    """Re-queue what a dead worker left: a run's analysis not renewed for a lease and a
+    half (its worker died whole while it ran), and posters whose message was lost (a worker
     killed between recording a poster and publishing its next stage), those waiting
     unclaimed longer than a lease while the broker holds nothing (no waiting message,
     none delivered for a lease)."""
     with transaction(factory) as session:
-        analyses = runs.take_lost_analyses(session,
-                                           timedelta(seconds=3 * settings.lease_seconds))
+        analyses = runs.take_lost_analyses(session, lost_after(settings.lease_seconds))
     for run_id in analyses:
         log.warning("re-queued the analysis of run %s: its worker stopped renewing it", run_id)
         publish_analysis(app, run_id)

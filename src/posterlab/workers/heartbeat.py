@@ -19,7 +19,6 @@ import os
 import socket
 import threading
 from collections.abc import Sequence
-from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from posterlab.config import Settings
 from posterlab.errors import PosterlabError
+from posterlab.pipeline.analysis import lost_after
 from posterlab.storage import runs, workers
 from posterlab.storage.engine import make_engine, session_factory, transaction
 from posterlab.storage.models import utcnow
@@ -76,7 +76,7 @@ class Heartbeat:
                                  queues=self.queues, pid=os.getpid(), processes=processes,
                                  now=utcnow(), started_at=self.started_at)
                     lost = [] if app is None else runs.take_lost_analyses(
-                        session, timedelta(seconds=3 * self.settings.lease_seconds))
+                        session, lost_after(self.settings.lease_seconds))
             finally:
                 engine.dispose()
             for run_id in lost if app is not None else ():  # nobody else would run it
