@@ -115,20 +115,21 @@ def test_the_claims_of_a_pool_process_recorded_dead_come_back_at_once_still_coun
     """A child that died while its worker lived: its poster is charged, whatever the lease."""
     import redis
 
-    from posterlab.workers.deaths import recently_died, record_death
+    from posterlab.workers.deaths import mark_working, recently_died, record_death
 
     (png,) = env.ids(env.PNG)
-    (jpeg,) = env.ids(env.JPEG)
     died = replace(env.ctx, worker="host-a:41", leased=True)
     assert len(_plan(env, died, env.PNG).jobs) == 1
     client = redis.Redis.from_url(broker_url)
     try:
-        record_death(client, "host-a:41")
+        mark_working(client, "host-a:41", png)
+        assert record_death(client, "host-a:41").computing == png
         record_death(client, "host-a:7", now=0.0)  # an hour and more ago: forgotten
         dead = recently_died(client)
     finally:
         client.close()
-    assert set(dead) == {"host-a:41"} and dead["host-a:41"] <= utcnow()
+    assert set(dead) == {"host-a:41"} and dead["host-a:41"].at <= utcnow()
+    assert dead["host-a:41"].computing == png
     # the same pid, a process started after the death: its claim is its own
     reused = replace(env.ctx, worker="host-a:41", leased=True)
     later = {"host-a:41": utcnow() - timedelta(seconds=60)}
@@ -142,6 +143,31 @@ def test_the_claims_of_a_pool_process_recorded_dead_come_back_at_once_still_coun
         assert claims.expire_leases(session) == []
     assert env.poster(env.PNG).deliveries == 1  # charged: it died on this poster
     assert env.poster(env.JPEG).lease_expires_at is not None  # the living one keeps its own
-    assert jpeg != png
     assert len(_plan(env, env.ctx, env.PNG).jobs) == 1  # alone, taken again at once
     assert env.poster(env.PNG).deliveries == 2
+
+
+def test_of_a_dead_process_s_batch_only_the_poster_it_was_computing_is_charged(env) -> None:
+    (png,), (jpeg,) = env.ids(env.PNG), env.ids(env.JPEG)
+    died = replace(env.ctx, worker="host-a:42", leased=True)
+    assert len(_plan(env, died, env.PNG, env.JPEG).jobs) == 2  # one batch, one process
+    at = {"host-a:42": utcnow()}
+    with transaction(env.factory) as session:
+        taken = claims.release_dead(session, at, computing={"host-a:42": jpeg})
+    assert taken == sorted([(png, "fetch"), (jpeg, "fetch")])
+    assert (env.poster(env.PNG).deliveries, env.poster(env.JPEG).deliveries) == (0, 1)
+    # with nothing known of what it computed, the whole batch stays charged
+    assert len(_plan(env, died, env.PNG).jobs) == 1
+    with transaction(env.factory) as session:
+        assert claims.release_dead(session, {"host-a:42": utcnow()}) == [(png, "fetch")]
+    assert env.poster(env.PNG).deliveries == 1
+
+
+def test_a_batch_names_each_poster_before_computing_it(env) -> None:
+    from posterlab.pipeline import run_batch
+
+    said: list[int | None] = []
+    ctx = replace(env.ctx, working_on=said.append)
+    run_batch(env.factory, ctx, Stage.FETCH, env.ids(env.PNG, env.JPEG))
+    run_batch(env.factory, ctx, Stage.EXTRACT, env.ids(env.PNG, env.JPEG))
+    assert said == [*env.ids(env.PNG), *env.ids(env.JPEG), None]  # downloads name none

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -33,9 +34,17 @@ class StageContext:
     # distributed workers claim with a lease they renew; the embedded runner, the only
     # writer of its run, claims without
     leased: bool = False
+    # told the poster this process computes now (None: none), before each; a distributed
+    # worker keeps it where its main process reads it should this process die
+    working_on: Callable[[int | None], None] | None = field(default=None, repr=False)
     _detector: FaceDetector | None = field(default=None, repr=False)
     _configs: dict[str, tuple[PreprocessConfig, str]] = field(default_factory=dict, repr=False)
     _runs: dict[int, Run] = field(default_factory=dict, repr=False)
+
+    def computing(self, poster_id: int | None) -> None:
+        """Say which poster this process computes from now on (None: none)."""
+        if self.working_on is not None:
+            self.working_on(poster_id)
 
     def lease_until(self, after: float = 0.0) -> datetime | None:
         """When a claim made now (or ``after`` seconds from now) expires; None when this

@@ -30,8 +30,12 @@ def run_batch(factory: sessionmaker[Session], ctx: StageContext, stage: Stage,
         planned = claim_and_plan(session, ctx, stage, poster_ids, attempt=attempt)
     if stage is Stage.FETCH:  # downloads wait, not compute: all of the batch at once
         chains: list[Chain] = [[result] for result in fetch_all(planned.jobs, ctx)]
-    else:
-        chains = [compute_chain(job, ctx, through=through or stage) for job in planned.jobs]
+    else:  # one at a time, each named first: a death is charged to that poster alone
+        chains = []
+        for job in planned.jobs:
+            ctx.computing(job.poster_id)
+            chains.append(compute_chain(job, ctx, through=through or stage))
+        ctx.computing(None)
     if not chains:
         return planned.moved
     with transaction(factory) as session:

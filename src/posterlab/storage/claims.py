@@ -79,29 +79,36 @@ def expire_leases(session: Session, *, run_id: int | None = None, limit: int = 1
     return sorted((r.id, r.status) for r in rows)
 
 
-def release_dead(session: Session, dead: Mapping[str, datetime], *, limit: int = 10_000
+def release_dead(session: Session, dead: Mapping[str, datetime], *,
+                 computing: Mapping[str, int | None] | None = None, limit: int = 10_000
                  ) -> list[tuple[int, str]]:
-    """Take back the claims of processes known to have died on their posters (worker name
-    -> when it died): (id, stage) pairs, their delivery still counted (unlike
-    :func:`expire_leases`).
+    """Take back the claims of processes known to have died (worker name -> when):
+    (id, stage) pairs.
 
+    ``computing``: the poster each was computing when it died, when known. That poster
+    keeps its delivery counted (unlike :func:`expire_leases`); the others it held are
+    uncounted, as no fault of theirs. With no poster known, every claim stays counted.
     Only claims made before the death are taken: a later process that got the same pid
     keeps its own. Conditional, as :func:`expire_leases` is: of several sweepers, one
     gets each poster.
     """
     if not dead:
         return []
+    culprits = computing or {}
     where = [Poster.lease_expires_at.is_not(None), Poster.worker.in_(list(dead)),
              Poster.status.in_(PENDING)]
     held = session.execute(select(Poster.id, Poster.worker, Poster.claimed_at).where(*where)
                            .order_by(Poster.id).limit(limit)).all()
-    ids = [r.id for r in held if r.claimed_at is not None and r.worker in dead
-           and _aware(r.claimed_at) <= _aware(dead[r.worker])]
-    if not ids:
+    taken = [r for r in held if r.claimed_at is not None and r.worker in dead
+             and _aware(r.claimed_at) <= _aware(dead[r.worker])]
+    if not taken:
         return []
+    spared = [r.id for r in taken if culprits.get(r.worker) not in (None, r.id)]
     rows = session.execute(
-        plain_update(Poster).where(Poster.id.in_(ids), *where)
-        .values(lease_expires_at=None, claimed_at=None, updated_at=utcnow())
+        plain_update(Poster).where(Poster.id.in_([r.id for r in taken]), *where)
+        .values(lease_expires_at=None, claimed_at=None, updated_at=utcnow(),
+                deliveries=case((Poster.id.in_(spared) & (Poster.deliveries > 0),
+                                 Poster.deliveries - 1), else_=Poster.deliveries))
         .returning(Poster.id, Poster.status)).all()
     return sorted((r.id, r.status) for r in rows)
 

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -32,7 +32,7 @@ from posterlab.stages import ANALYSIS_TASK, QUEUES, Stage
 from posterlab.storage import claims, posters, runs
 from posterlab.storage.engine import transaction
 from posterlab.workers.broker import broker_idle
-from posterlab.workers.deaths import DeathRecordingRequest, recently_died
+from posterlab.workers.deaths import Death, DeathRecordingRequest, mark_working, recently_died
 from posterlab.workers.leases import LeaseKeeper
 from posterlab.workers.process import POSTERS_PER_CHILD, set_up_compute_process, worker_name
 from posterlab.workers.queues import (
@@ -94,7 +94,7 @@ class ProcessState:
         return self.backlog
 
 
-def _recorded_dead(client: redis.Redis) -> dict[str, datetime]:
+def _recorded_dead(client: redis.Redis) -> dict[str, Death]:
     try:
         return recently_died(client)
     except redis.RedisError as exc:  # Redis away a moment: expired leases still come back
@@ -110,8 +110,10 @@ def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageConte
     engine = make_engine(settings.database_url, pool_size=2)
     ensure_schema(engine, create=False)
     client = broker_client(settings.broker_url, health_check_interval=30)
-    return session_factory(engine), StageContext(settings, redis_client=client,
-                                                 worker=worker_name(), leased=True)
+    me = worker_name()
+    return session_factory(engine), StageContext(
+        settings, redis_client=client, worker=me, leased=True,
+        working_on=lambda poster_id: mark_working(client, me, poster_id))
 
 
 def create_app(settings: Settings) -> Celery:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from posterlab.storage import claims
 from posterlab.storage.engine import transaction
 from posterlab.storage.models import utcnow
+from posterlab.workers.deaths import Death
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class LeaseKeeper:
 
     def __init__(self, factory: sessionmaker[Session], worker: str, lease_seconds: float,
                  requeue: Requeue, lost: Callable[[], object] | None = None,
-                 dead: Callable[[], Mapping[str, datetime]] | None = None) -> None:
+                 dead: Callable[[], Mapping[str, Death]] | None = None) -> None:
         self.factory, self.worker, self.requeue, self.lost = factory, worker, requeue, lost
         self.dead = dead
         self.lease = timedelta(seconds=lease_seconds)
@@ -66,7 +67,9 @@ class LeaseKeeper:
         expired leases of any worker (uncounted), and re-queue their posters."""
         dead = self.dead() if self.dead is not None else {}
         with transaction(self.factory) as session:
-            died = claims.release_dead(session, dead)
+            died = claims.release_dead(
+                session, {name: d.at for name, d in dead.items()},
+                computing={name: d.computing for name, d in dead.items()})
             expired = claims.expire_leases(session)
         if died:
             log.warning("re-queued %d posters whose pool process died on them", len(died))
