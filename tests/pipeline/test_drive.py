@@ -191,10 +191,11 @@ def test_handle_clamps_a_huge_attempt_to_the_last_one(
     assert poster.status == End.FAILED and "gave up after" in (poster.error or "")
 
 
+# PostgreSQL only: SQLite integers do not overflow, PostgreSQL's DataError is the case
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_row_the_database_refuses_fails_its_poster_with_the_reason_not_an_outage(
         env, app: Celery, db_url: str) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite integers do not overflow: PostgreSQL's DataError is the case")
+    assert db_url.startswith("postgresql")
     png, jpeg = env.ids(env.PNG, env.JPEG)
     with env.factory() as session, session.begin():  # a corrupted counter: +1 overflows
         session.execute(update(Poster).where(Poster.id == png).values(attempts=MAX_ID))
