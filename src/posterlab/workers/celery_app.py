@@ -71,18 +71,13 @@ class ProcessState:
             self.factory, self.ctx = _open_process(self.settings)
             self.backlog = None
             self.pid = os.getpid()
-            factory = self.factory
+            factory, client = self.factory, self.ctx.redis_client
             self.leases = LeaseKeeper(
                 factory, self.ctx.worker or worker_name(), self.settings.lease_seconds,
                 lambda expired: backlog_of(app).requeue(expired),
                 lambda: requeue_lost(app, factory, self.settings),
-                lambda: _recorded_dead(self._client())).start()
+                lambda: _recorded_dead(client) if client is not None else {}).start()
         return self.factory, self.ctx
-
-    def _client(self) -> redis.Redis:
-        if self.ctx is None or self.ctx.redis_client is None:
-            raise RuntimeError("a worker process's stage context has no Redis client")
-        return self.ctx.redis_client
 
     def backlog_for(self, app: Celery) -> Backlog:
         """This process's bounded publisher (built on first use, after a fork)."""
