@@ -11,7 +11,7 @@ for the sweep to re-queue. Functions receive the session and never commit.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import CursorResult, case, select
@@ -100,7 +100,7 @@ def release_dead(session: Session, dead: Mapping[str, datetime], *,
     held = session.execute(select(Poster.id, Poster.worker, Poster.claimed_at).where(*where)
                            .order_by(Poster.id).limit(limit)).all()
     taken = [r for r in held if r.claimed_at is not None and r.worker in dead
-             and _aware(r.claimed_at) <= _aware(dead[r.worker])]
+             and r.claimed_at <= dead[r.worker]]  # both aware (UTCDateTime)
     if not taken:
         return []
     spared = [r.id for r in taken if culprits.get(r.worker) not in (None, r.id)]
@@ -111,10 +111,6 @@ def release_dead(session: Session, dead: Mapping[str, datetime], *,
                                  Poster.deliveries - 1), else_=Poster.deliveries))
         .returning(Poster.id, Poster.status)).all()
     return sorted((r.id, r.status) for r in rows)
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def settle(session: Session, poster_id: int, *, until: datetime | None = None) -> None:

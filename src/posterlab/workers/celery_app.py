@@ -105,10 +105,13 @@ def _open_process(settings: Settings) -> tuple[sessionmaker[Session], StageConte
     engine = make_engine(settings.database_url, pool_size=2)
     ensure_schema(engine, create=False)
     client = broker_client(settings.broker_url, health_check_interval=30)
+    # the marks of the poster computed now fail fast: a Redis outage must not hold them
+    marks = redis.Redis.from_url(settings.broker_url, socket_timeout=1,
+                                 socket_connect_timeout=1)
     me = worker_name()
     return session_factory(engine), StageContext(
         settings, redis_client=client, worker=me, leased=True,
-        working_on=lambda poster_id: mark_working(client, me, poster_id))
+        working_on=lambda poster_id: mark_working(marks, me, poster_id))
 
 
 def create_app(settings: Settings) -> Celery:

@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 DIED_KEY = "posterlab:died"  # sorted set: process name -> when it died
 CULPRIT_KEY = "posterlab:died:computing"  # hash: process name -> the poster it computed
 WORKING_PREFIX = "posterlab:computing:"  # + process name: the poster it computes now
-REMEMBER_SECONDS = 3600.0  # a name is kept this long: pids are reused, slowly
+# a death is kept this long: the sweeps (every third of a lease) take its claims back
+# well within it, and every sweep reads them all. A pid used again later is told apart by
+# the time of its claims, not by forgetting
+REMEMBER_SECONDS = 300.0
 
 
 class Death(NamedTuple):
@@ -41,7 +44,10 @@ class Death(NamedTuple):
 
 
 def mark_working(client: redis.Redis, worker: str, poster_id: int | None) -> None:
-    """Keep which poster ``worker`` computes now (None: none), for its main process."""
+    """Keep which poster ``worker`` computes now (None: none), for its main process.
+
+    On the hot path: ``client`` should fail fast (short timeouts, no retries), since a
+    mark that cannot be written only means the whole batch is charged on a death."""
     try:
         if poster_id is None:
             client.delete(WORKING_PREFIX + worker)
